@@ -9,10 +9,20 @@ export default defineConfig({
         test: { name: 'node', include: ['test/**/*.node.test.ts'], environment: 'node' },
       },
       {
+        // The protocol core and the gate, inside workerd with the gate's bindings.
         plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.toml' } })],
         test: {
-          name: 'workerd',
-          include: ['test/**/*.test.ts'],
+          name: 'gate',
+          include: ['test/digest/**/*.test.ts', 'test/gate/**/*.test.ts'],
+          exclude: ['test/**/*.node.test.ts'],
+        },
+      },
+      {
+        // The reference authority, inside workerd with its own bindings.
+        plugins: [cloudflareTest({ wrangler: { configPath: './authority/wrangler.toml' } })],
+        test: {
+          name: 'authority',
+          include: ['test/authority/**/*.test.ts'],
           exclude: ['test/**/*.node.test.ts'],
         },
       },

@@ -1,0 +1,69 @@
+/**
+ * Authority protocol v1: the wire types shared by the gate's authority client and any authority.
+ * Normative text: docs/authority-protocol.md. Pure TypeScript, no runtime imports.
+ *
+ * POST {AUTHORITY_URL}   (e.g. https://authority.example.com/v1/verify)
+ *   Authorization: Bearer <gate token>      token bound to the gate's server identity
+ *   Content-Type: application/json
+ *   body: VerifyRequest
+ * 200 + VerifyResponse   a verdict (ok or denied)
+ * 400 invalid request, 401 caller not authenticated, 413 body too large; 5xx = authority fault.
+ */
+import type { AlgorithmName, Qop } from '../digest/types.ts'
+
+export const PROTOCOL_VERSION = 1
+
+export interface VerifyRequest {
+  version: 1
+  /** The calling gate's identity; must equal the identity in the nonce and the token's. */
+  serverId: string
+  /** Request method as received by the gate (enters A2). */
+  method: string
+  /** The client's directives, as parsed by the gate. */
+  directives: {
+    username: string
+    userhash: boolean
+    realm: string
+    nonce: string
+    uri: string
+    response: string
+    algorithm?: AlgorithmName
+    qop?: Qop
+    nc?: string
+    cnonce?: string
+  }
+  /** Hex H(entity-body) with the algorithm's hash, for qop=auth-int. */
+  bodyHash?: string
+}
+
+export interface Principal {
+  /** Canonical user name (never the userhash). */
+  name: string
+  groups: string[]
+}
+
+export type VerifyResponse =
+  | {
+      result: 'ok'
+      principal: Principal
+      /** Hex H(username:realm:password) for the hash of `algorithm` — password-equivalent. */
+      sessionKey: string
+      algorithm: AlgorithmName
+    }
+  | {
+      result: 'denied'
+      /**
+       * logon_denied: unknown user, wrong response or disabled user (not told apart);
+       * server_mismatch: the nonce names another gate;
+       * unsupported_algorithm: the user has no stored hash for that algorithm (e.g. htdigest import).
+       */
+      reason: 'logon_denied' | 'server_mismatch' | 'unsupported_algorithm'
+    }
+
+export interface ErrorBody {
+  error: 'invalid_request' | 'unauthorized' | 'too_large' | 'internal'
+  message: string
+}
+
+/** Gate token: `v1.<serverId base64url>.<HMAC-SHA-256(secret, "digest-gate token v1:" + serverId) base64url>`. */
+export const TOKEN_PREFIX = 'v1'

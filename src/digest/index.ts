@@ -1,0 +1,10 @@
+/** The Digest protocol core: pure TypeScript on Web Crypto, no Hono or Workers imports. */
+export * from './algorithms.ts'
+export * from './base64url.ts'
+export * from './client.ts'
+export * from './errors.ts'
+export * from './hash.ts'
+export * from './header.ts'
+export * from './nc-window.ts'
+export * from './tokens.ts'
+export * from './types.ts'
