@@ -10,7 +10,24 @@ export default defineConfig({
       },
       {
         // The protocol core and the gate, inside workerd with the gate's bindings.
-        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.toml' } })],
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            // Test secrets and peers: the authority and origin are answered by in-test fakes
+            // (test/gate/fakes.ts) through a fetch spy.
+            miniflare: {
+              bindings: {
+                NONCE_KEY: 'test-nonce-key-0123456789abcdef',
+                AUTHORITY_TOKEN: 'test-authority-token',
+                ASSERTION_KEY: 'test-assertion-key-0123456789abcdef',
+                ADMIN_TOKEN: 'test-admin-token',
+                AUTHORITY_URL: 'https://authority.test/v1/verify',
+                ORIGIN_URL: 'https://origin.test',
+                SERVER_ID: 'gate-test',
+              },
+            },
+          }),
+        ],
         test: {
           name: 'gate',
           include: ['test/digest/**/*.test.ts', 'test/gate/**/*.test.ts'],

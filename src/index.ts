@@ -1,5 +1,146 @@
-import { DurableObject } from 'cloudflare:workers'
-export class SecurityContext extends DurableObject<Env> {}
-export class UserContexts extends DurableObject<Env> {}
-export class Brake extends DurableObject<Env> {}
-export default { fetch: () => new Response('ok') } satisfies ExportedHandler<Env>
+/**
+ * The gate worker: wrangler.toml vars and secrets -> route rules -> digestAuth -> origin.
+ * Admin routes (when ADMIN_TOKEN is set) come first and are not behind Digest.
+ */
+import { Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import { ADMIN_PREFIX, adminRoutes } from './gate/admin.ts'
+import { httpAuthority } from './gate/authority-client.ts'
+import { durableObjectBrakes } from './gate/brake-store.ts'
+import {
+  ConfigError,
+  type GateConfig,
+  type GateSecrets,
+  type GateVars,
+  readConfig,
+} from './gate/config.ts'
+import { durableObjectContexts } from './gate/context-store.ts'
+import { forwardToOrigin } from './gate/forward.ts'
+import { type DigestAuthVariables, digestAuth } from './gate/middleware.ts'
+import { isAllowed, matchRoute } from './gate/routes.ts'
+
+export { Brake } from './gate/brake.ts'
+export { SecurityContext } from './gate/security-context.ts'
+export { UserContexts } from './gate/user-contexts.ts'
+
+type GateEnv = Env &
+  GateVars &
+  GateSecrets & {
+    /** Optional service binding to the authority (instead of AUTHORITY_URL over the network). */
+    AUTHORITY?: Fetcher
+  }
+
+type App = Hono<{ Bindings: GateEnv; Variables: DigestAuthVariables }>
+
+/** The app is built once per isolate and configuration. */
+const apps = new WeakMap<object, App>()
+
+export function buildGate(env: GateEnv): App {
+  const config = readConfig(env, env.AUTHORITY !== undefined)
+  const contexts = durableObjectContexts(env.CONTEXTS, env.USER_CONTEXTS)
+  const app: App = new Hono()
+
+  if (config.adminToken) {
+    app.route(
+      ADMIN_PREFIX,
+      adminRoutes(config.adminToken, () => contexts)
+    )
+  }
+
+  const auth = digestAuth<{ Bindings: GateEnv; Variables: DigestAuthVariables }>({
+    realm: config.realm,
+    serverId: config.serverId,
+    nonceKeys: config.nonceKeys,
+    authority: httpAuthority({
+      url: config.authorityUrl ?? 'https://authority/v1/verify',
+      token: config.authorityToken,
+      timeoutMs: config.authorityTimeoutMs,
+      fetcher: config.authorityUrl ? undefined : env.AUTHORITY,
+    }),
+    contexts,
+    algorithms: config.algorithms,
+    qop: config.qop,
+    userhash: config.userhash,
+    nonceLifetime: config.nonceLifetime,
+    nextnonceLead: config.nextnonceLead,
+    replay: config.replay,
+    windowSize: config.windowSize,
+    validateUri: config.validateUri,
+    idleTimeout: config.idleTimeout,
+    maxLifetime: config.maxLifetime,
+    revalidateAfter: config.revalidateAfter,
+    brakes: config.brakes
+      ? { store: durableObjectBrakes(env.BRAKES), policy: config.brakePolicy }
+      : false,
+  })
+
+  app.use('*', async (c, next) => {
+    const rule = matchRoute(config.routes, new URL(c.req.url).pathname)
+    if ('access' in rule && rule.access === 'public') return next()
+    return auth(c, async () => {
+      const { principal } = c.var.digestAuth
+      if (!isAllowed(rule, principal.groups)) {
+        throw new HTTPException(403, {
+          res: Response.json(
+            { error: 'forbidden', message: 'your groups do not grant access to this path' },
+            { status: 403 }
+          ),
+        })
+      }
+      await next()
+    })
+  })
+
+  app.all('*', (c) =>
+    forwardToOrigin(
+      c.req.raw,
+      c.get('digestAuth')?.principal,
+      forwardOptions(config),
+      Math.floor(Date.now() / 1000)
+    )
+  )
+
+  app.onError((err, c) => {
+    if (err instanceof HTTPException) return err.getResponse()
+    console.log(
+      JSON.stringify({
+        event: 'digest-gate.error',
+        message: String(err),
+        path: new URL(c.req.url).pathname,
+      })
+    )
+    return c.json({ error: 'internal', message: 'internal error' }, 500)
+  })
+  return app
+}
+
+function forwardOptions(config: GateConfig) {
+  return {
+    origin: config.originUrl,
+    headers: config.identityHeaders,
+    assertionKey: config.assertionKey,
+    issuer: config.serverId,
+    realm: config.realm,
+    timeoutMs: config.originTimeoutMs,
+  }
+}
+
+export default {
+  fetch(request, env, ctx) {
+    let app = apps.get(env)
+    if (!app) {
+      try {
+        app = buildGate(env)
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err
+        console.log(JSON.stringify({ event: 'digest-gate.config_error', message: err.message }))
+        return Response.json(
+          { error: 'misconfigured', message: `gate misconfigured: ${err.message}` },
+          { status: 500 }
+        )
+      }
+      apps.set(env, app)
+    }
+    return app.fetch(request, env, ctx)
+  },
+} satisfies ExportedHandler<GateEnv>

@@ -1,0 +1,105 @@
+/**
+ * The gate's side of authority protocol v1 (docs/authority-protocol.md): one POST per initial
+ * authentication, by URL or through a service binding. Never retried (a verification is not
+ * idempotent for the brakes), bounded by a timeout; any fault is reported, never thrown.
+ */
+import type { VerifyRequest, VerifyResponse } from '../authority-protocol/v1.ts'
+import { parseAlgorithmName } from '../digest/algorithms.ts'
+
+export type AuthorityAnswer = VerifyResponse | { result: 'fault'; reason: string }
+
+export interface AuthorityClient {
+  verify(request: VerifyRequest): Promise<AuthorityAnswer>
+}
+
+export interface HttpAuthorityOptions {
+  url: string
+  /** Gate token bound to this gate's server identity. */
+  token: string
+  timeoutMs?: number
+  /** A service binding (or any fetcher) to send the request through instead of the network. */
+  fetcher?: { fetch(request: Request): Promise<Response> }
+}
+
+const MAX_ANSWER_BYTES = 64 * 1024
+
+export function httpAuthority(options: HttpAuthorityOptions): AuthorityClient {
+  const timeoutMs = options.timeoutMs ?? 5000
+  const send = options.fetcher
+    ? (req: Request) => (options.fetcher as NonNullable<typeof options.fetcher>).fetch(req)
+    : (req: Request) => fetch(req)
+  return {
+    async verify(request) {
+      let res: Response
+      try {
+        res = await send(
+          new Request(options.url, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${options.token}`,
+              'content-type': 'application/json',
+            },
+            body: JSON.stringify(request),
+            signal: AbortSignal.timeout(timeoutMs),
+          })
+        )
+      } catch (err) {
+        const timedOut =
+          err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
+        return { result: 'fault', reason: timedOut ? 'timeout' : 'unreachable' }
+      }
+      try {
+        if (res.status !== 200) {
+          await res.body?.cancel()
+          return { result: 'fault', reason: `status_${res.status}` }
+        }
+        const text = await res.text()
+        if (text.length > MAX_ANSWER_BYTES) return { result: 'fault', reason: 'answer_too_large' }
+        return parseAnswer(JSON.parse(text)) ?? { result: 'fault', reason: 'malformed_answer' }
+      } catch (err) {
+        const timedOut =
+          err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
+        return { result: 'fault', reason: timedOut ? 'timeout' : 'malformed_answer' }
+      }
+    },
+  }
+}
+
+/** Validate an authority's JSON answer; undefined for anything not exactly a v1 verdict. */
+export function parseAnswer(body: unknown): VerifyResponse | undefined {
+  if (typeof body !== 'object' || body === null) return undefined
+  const b = body as Record<string, unknown>
+  if (b.result === 'denied') {
+    const reason = b.reason
+    if (
+      reason === 'logon_denied' ||
+      reason === 'server_mismatch' ||
+      reason === 'unsupported_algorithm'
+    ) {
+      return { result: 'denied', reason }
+    }
+    return undefined
+  }
+  if (b.result !== 'ok') return undefined
+  const p = b.principal as Record<string, unknown> | null | undefined
+  const algorithm = typeof b.algorithm === 'string' ? parseAlgorithmName(b.algorithm) : undefined
+  if (
+    typeof p !== 'object' ||
+    p === null ||
+    typeof p.name !== 'string' ||
+    p.name.length === 0 ||
+    !Array.isArray(p.groups) ||
+    !p.groups.every((g) => typeof g === 'string') ||
+    typeof b.sessionKey !== 'string' ||
+    !/^[0-9a-f]{32,128}$/i.test(b.sessionKey) ||
+    !algorithm
+  ) {
+    return undefined
+  }
+  return {
+    result: 'ok',
+    principal: { name: p.name, groups: p.groups as string[] },
+    sessionKey: b.sessionKey.toLowerCase(),
+    algorithm,
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * The gate's configuration, read from wrangler.toml vars and secrets, validated once per isolate.
+ * A bad value is reported by name, so a deploy with a typo fails loudly and clearly.
+ */
+import { parseAlgorithmName } from '../digest/algorithms.ts'
+import type { ReplayMode } from '../digest/nc-window.ts'
+import type { TokenKeys } from '../digest/tokens.ts'
+import type { AlgorithmName, Qop } from '../digest/types.ts'
+import type { IdentityHeaders } from './forward.ts'
+import { parseRoutes, type RouteRule } from './routes.ts'
+
+/** Secrets: `wrangler secret put NAME`, or `.dev.vars` locally. */
+export interface GateSecrets {
+  NONCE_KEY?: string
+  NONCE_KEY_PREVIOUS?: string
+  AUTHORITY_TOKEN?: string
+  ASSERTION_KEY?: string
+  ADMIN_TOKEN?: string
+}
+
+/** Every variable the gate reads; all strings, as wrangler passes them. */
+export interface GateVars {
+  REALM?: string
+  SERVER_ID?: string
+  ORIGIN_URL?: string
+  AUTHORITY_URL?: string
+  AUTHORITY_TIMEOUT_MS?: string
+  ORIGIN_TIMEOUT_MS?: string
+  ALGORITHMS?: string
+  QOP?: string
+  USERHASH?: string
+  NONCE_LIFETIME?: string
+  NEXTNONCE_LEAD?: string
+  REPLAY_MODE?: string
+  REPLAY_WINDOW?: string
+  VALIDATE_URI?: string
+  IDLE_TIMEOUT?: string
+  MAX_LIFETIME?: string
+  REVALIDATE_AFTER?: string
+  ROUTES?: string
+  IDENTITY_HEADER_USER?: string
+  IDENTITY_HEADER_GROUPS?: string
+  IDENTITY_HEADER_ASSERTION?: string
+  BRAKES?: string
+  BRAKE_USER_FAILURES?: string
+  BRAKE_CLIENT_FAILURES?: string
+  BRAKE_WINDOW?: string
+  BRAKE_AUTHORITY_PER_MINUTE?: string
+}
+
+export interface GateConfig {
+  realm: string
+  serverId: string
+  originUrl: string
+  authorityUrl: string | undefined
+  authorityToken: string
+  authorityTimeoutMs: number
+  originTimeoutMs: number
+  algorithms: AlgorithmName[]
+  qop: Qop[]
+  userhash: boolean
+  nonceLifetime: number
+  nextnonceLead: number
+  replay: ReplayMode
+  windowSize: number
+  validateUri: boolean
+  idleTimeout: number
+  maxLifetime: number
+  revalidateAfter: number
+  routes: RouteRule[]
+  identityHeaders: IdentityHeaders
+  nonceKeys: TokenKeys
+  assertionKey: string | undefined
+  adminToken: string | undefined
+  brakes: boolean
+  brakePolicy: {
+    userFailures: number
+    clientFailures: number
+    windowSeconds: number
+    authorityCallsPerMinute: number
+  }
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+}
+
+export function readConfig(
+  rawVars: Partial<Record<keyof (GateVars & GateSecrets), unknown>>,
+  hasAuthorityBinding: boolean
+): GateConfig {
+  const vars = asStrings(rawVars)
+  const nonceKey = required(vars.NONCE_KEY, 'NONCE_KEY (secret)')
+  if (nonceKey.length < 16)
+    throw new ConfigError('NONCE_KEY must be at least 16 characters of randomness')
+  const authorityUrl = vars.AUTHORITY_URL?.trim() || undefined
+  if (!authorityUrl && !hasAuthorityBinding) {
+    throw new ConfigError('set AUTHORITY_URL or bind the authority as the AUTHORITY service')
+  }
+  if (authorityUrl) url(authorityUrl, 'AUTHORITY_URL')
+  return {
+    realm: required(vars.REALM, 'REALM'),
+    serverId: serverId(vars.SERVER_ID ?? 'gate'),
+    originUrl: url(required(vars.ORIGIN_URL, 'ORIGIN_URL'), 'ORIGIN_URL'),
+    authorityUrl,
+    authorityToken: required(vars.AUTHORITY_TOKEN, 'AUTHORITY_TOKEN (secret)'),
+    authorityTimeoutMs: int(vars.AUTHORITY_TIMEOUT_MS, 5000, 'AUTHORITY_TIMEOUT_MS', 100),
+    originTimeoutMs: int(vars.ORIGIN_TIMEOUT_MS, 30_000, 'ORIGIN_TIMEOUT_MS', 100),
+    algorithms: algorithms(vars.ALGORITHMS ?? 'SHA-256,MD5'),
+    qop: qop(vars.QOP ?? 'auth'),
+    userhash: bool(vars.USERHASH, false, 'USERHASH'),
+    nonceLifetime: int(vars.NONCE_LIFETIME, 300, 'NONCE_LIFETIME', 1),
+    nextnonceLead: int(vars.NEXTNONCE_LEAD, 30, 'NEXTNONCE_LEAD', 0),
+    replay: replayMode(vars.REPLAY_MODE ?? 'window'),
+    windowSize: int(vars.REPLAY_WINDOW, 128, 'REPLAY_WINDOW', 64),
+    validateUri: bool(vars.VALIDATE_URI, true, 'VALIDATE_URI'),
+    idleTimeout: int(vars.IDLE_TIMEOUT, 1800, 'IDLE_TIMEOUT', 1),
+    maxLifetime: int(vars.MAX_LIFETIME, 43_200, 'MAX_LIFETIME', 1),
+    revalidateAfter: int(vars.REVALIDATE_AFTER, 600, 'REVALIDATE_AFTER', 1),
+    routes: routes(vars.ROUTES),
+    identityHeaders: {
+      user: header(vars.IDENTITY_HEADER_USER ?? 'X-Auth-User', 'IDENTITY_HEADER_USER'),
+      groups: header(vars.IDENTITY_HEADER_GROUPS ?? 'X-Auth-Groups', 'IDENTITY_HEADER_GROUPS'),
+      assertion: header(
+        vars.IDENTITY_HEADER_ASSERTION ?? 'X-Auth-Assertion',
+        'IDENTITY_HEADER_ASSERTION'
+      ),
+    },
+    nonceKeys: {
+      current: { id: keyId(nonceKey), secret: nonceKey },
+      previous: vars.NONCE_KEY_PREVIOUS
+        ? { id: keyId(vars.NONCE_KEY_PREVIOUS), secret: vars.NONCE_KEY_PREVIOUS }
+        : undefined,
+    },
+    assertionKey: vars.ASSERTION_KEY || undefined,
+    adminToken: vars.ADMIN_TOKEN || undefined,
+    brakes: bool(vars.BRAKES, true, 'BRAKES'),
+    brakePolicy: {
+      userFailures: int(vars.BRAKE_USER_FAILURES, 10, 'BRAKE_USER_FAILURES', 1),
+      clientFailures: int(vars.BRAKE_CLIENT_FAILURES, 50, 'BRAKE_CLIENT_FAILURES', 1),
+      windowSeconds: int(vars.BRAKE_WINDOW, 300, 'BRAKE_WINDOW', 1),
+      authorityCallsPerMinute: int(
+        vars.BRAKE_AUTHORITY_PER_MINUTE,
+        60,
+        'BRAKE_AUTHORITY_PER_MINUTE',
+        1
+      ),
+    },
+  }
+}
+
+/**
+ * Key ids let a nonce name the key that signed it. Derived from the secret itself (FNV-1a), so a
+ * rotation needs no extra variable: NONCE_KEY_PREVIOUS keeps the old nonces valid.
+ */
+export function keyId(secret: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < secret.length; i++) {
+    h ^= secret.charCodeAt(i)
+    h = Math.imul(h, 0x01000193) >>> 0
+  }
+  return h & 0xff
+}
+
+/**
+ * Wrangler passes vars as strings, but a JSON-typed var (or a test binding) arrives as a number,
+ * boolean or object: read every value back as the string it stands for.
+ */
+function asStrings(raw: Partial<Record<string, unknown>>): GateVars & GateSecrets {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v === 'string') out[k] = v
+    else if (typeof v === 'number' || typeof v === 'boolean') out[k] = String(v)
+    else if (
+      Array.isArray(v) ||
+      (typeof v === 'object' && v !== null && v.constructor === Object)
+    ) {
+      out[k] = JSON.stringify(v)
+    }
+  }
+  return out
+}
+
+function required(v: string | undefined, name: string): string {
+  if (v === undefined || v.trim() === '') throw new ConfigError(`${name} is required`)
+  return v.trim()
+}
+
+function url(v: string, name: string): string {
+  try {
+    const u = new URL(v)
+    if (u.protocol !== 'https:' && u.protocol !== 'http:') throw new Error()
+    return v
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL, got ${JSON.stringify(v)}`)
+  }
+}
+
+function int(v: string | undefined, fallback: number, name: string, min: number): number {
+  if (v === undefined || v.trim() === '') return fallback
+  const n = Number(v)
+  if (!Number.isInteger(n) || n < min)
+    throw new ConfigError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`)
+  return n
+}
+
+function bool(v: string | undefined, fallback: boolean, name: string): boolean {
+  if (v === undefined || v.trim() === '') return fallback
+  const s = v.trim().toLowerCase()
+  if (s === 'true' || s === '1' || s === 'yes') return true
+  if (s === 'false' || s === '0' || s === 'no') return false
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(v)}`)
+}
+
+function list(v: string): string[] {
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+}
+
+function algorithms(v: string): AlgorithmName[] {
+  const out = list(v).map((token) => {
+    const a = parseAlgorithmName(token)
+    if (!a) throw new ConfigError(`ALGORITHMS: unknown algorithm ${JSON.stringify(token)}`)
+    return a
+  })
+  if (out.length === 0) throw new ConfigError('ALGORITHMS must name at least one algorithm')
+  return out
+}
+
+function qop(v: string): Qop[] {
+  if (v.trim().toLowerCase() === 'none') return []
+  return list(v).map((q) => {
+    if (q !== 'auth' && q !== 'auth-int')
+      throw new ConfigError(`QOP: expected auth, auth-int or none, got ${JSON.stringify(q)}`)
+    return q
+  })
+}
+
+function replayMode(v: string): ReplayMode {
+  if (v === 'window' || v === 'strict' || v === 'off') return v
+  throw new ConfigError(`REPLAY_MODE must be window, strict or off, got ${JSON.stringify(v)}`)
+}
+
+function serverId(v: string): string {
+  const bytes = new TextEncoder().encode(v).length
+  if (bytes < 1 || bytes > 64) throw new ConfigError('SERVER_ID must be 1 to 64 bytes')
+  return v
+}
+
+function header(v: string, name: string): string {
+  if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(v))
+    throw new ConfigError(`${name} is not a valid header name`)
+  return v.toLowerCase()
+}
+
+function routes(v: string | undefined): RouteRule[] {
+  try {
+    return parseRoutes(v)
+  } catch (err) {
+    throw new ConfigError(err instanceof Error ? err.message : String(err))
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * The security-context Durable Object: one per context handle (the opaque). It holds the principal
+ * and the Digest session key the authority returned, and per-nonce nc state. One RPC call per later
+ * request verifies the response from the cached key and checks-and-records nc; the nc read and
+ * write run in one synchronous block, so concurrent replays cannot both pass.
+ */
+import { DurableObject } from 'cloudflare:workers'
+import type { Principal } from '../authority-protocol/v1.ts'
+import {
+  checkNc,
+  deserializeNcState,
+  emptyNcState,
+  recordNc,
+  serializeNcState,
+} from '../digest/nc-window.ts'
+import type { AlgorithmName } from '../digest/types.ts'
+import { type CachedContext, precheck, responseMatches, rspauthFor } from './context-check.ts'
+import type {
+  ContextPolicy,
+  ContextRequest,
+  EstablishOutcome,
+  EstablishRequest,
+  VerifyOutcome,
+} from './context-types.ts'
+
+/** nc state outlives its nonce by this much, so a late replay is still recognised. */
+const NONCE_GRACE_SECONDS = 120
+
+type ContextRow = CachedContext
+
+export class SecurityContext extends DurableObject {
+  /** Cached copy of the single context row; undefined = not loaded, null = none. */
+  private row: ContextRow | null | undefined
+  private alarmAt: number | undefined
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env)
+    this.createTables()
+  }
+
+  /** Idempotent; also after deleteAll(), which drops the tables with the data. */
+  private createTables(): void {
+    this.ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS context (
+      id INTEGER PRIMARY KEY CHECK (id = 1), username TEXT NOT NULL, userhash INTEGER NOT NULL,
+      realm TEXT NOT NULL, principal TEXT NOT NULL, algorithm TEXT NOT NULL,
+      session_key TEXT NOT NULL, created INTEGER NOT NULL, last_used INTEGER NOT NULL,
+      verified_at INTEGER NOT NULL, expires INTEGER NOT NULL, idle_timeout INTEGER NOT NULL,
+      failures INTEGER NOT NULL, revoked INTEGER NOT NULL)`)
+    this.ctx.storage.sql.exec(
+      'CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, state BLOB NOT NULL, expires INTEGER NOT NULL)'
+    )
+  }
+
+  /** The hot path: verify a later request with the cached session key. */
+  async verify(req: ContextRequest, policy: ContextPolicy): Promise<VerifyOutcome> {
+    const row = this.load()
+    if (!row) return { outcome: 'ask_authority', reason: 'no_context' }
+    const early = precheck(row, req, policy)
+    if (early) return early
+    if (!(await responseMatches(row, req))) {
+      this.ctx.storage.sql.exec('UPDATE context SET failures = failures + 1 WHERE id = 1')
+      row.failures += 1
+      return { outcome: 'mismatch' }
+    }
+    if (req.now - row.verifiedAt >= policy.revalidateAfter) {
+      return { outcome: 'ask_authority', reason: 'revalidate' }
+    }
+    if (req.nonceExpired) return { outcome: 'stale' }
+
+    // Synchronous from here to the write: the nc check-and-record is atomic.
+    if (!this.checkAndRecordNc(req, policy)) return { outcome: 'replay' }
+    this.ctx.storage.sql.exec(
+      'UPDATE context SET last_used = ?, failures = 0 WHERE id = 1',
+      req.now
+    )
+    row.lastUsed = req.now
+    row.failures = 0
+    const rspauth = await rspauthFor(row, req)
+    const key = policy.replay === 'off' ? { cached: { ...row } } : {}
+    return { outcome: 'ok', principal: row.principal, rspauth, ...key }
+  }
+
+  /** After the authority accepted a request: cache principal and key, record nc, in one step. */
+  async establish(req: EstablishRequest, policy: ContextPolicy): Promise<EstablishOutcome> {
+    const prior = this.load()
+    const created =
+      prior && !prior.revoked && prior.username === req.username ? prior.created : req.now
+    const row: ContextRow = {
+      username: req.username,
+      userhash: req.userhash,
+      realm: req.realm,
+      principal: req.principal,
+      algorithm: req.algorithm,
+      sessionKey: req.sessionKey,
+      created,
+      lastUsed: req.now,
+      verifiedAt: req.now,
+      expires: created + policy.maxLifetime,
+      idleTimeout: policy.idleTimeout,
+      failures: 0,
+      revoked: false,
+    }
+    const recorded = req.nonceExpired ? true : this.checkAndRecordNc(req, policy)
+    this.ctx.storage.sql.exec(
+      `INSERT OR REPLACE INTO context (id, username, userhash, realm, principal, algorithm,
+        session_key, created, last_used, verified_at, expires, idle_timeout, failures, revoked)
+       VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)`,
+      row.username,
+      row.userhash ? 1 : 0,
+      row.realm,
+      JSON.stringify(row.principal),
+      row.algorithm,
+      row.sessionKey,
+      row.created,
+      row.lastUsed,
+      row.verifiedAt,
+      row.expires,
+      row.idleTimeout
+    )
+    this.row = row
+    this.scheduleAlarm(Math.min(row.expires, req.now + policy.idleTimeout))
+    // An idle check later than this is rescheduled by the alarm itself.
+    if (req.nonceExpired) return { outcome: 'stale' }
+    if (!recorded) return { outcome: 'replay' }
+    const rspauth = await rspauthFor(row, req)
+    return { outcome: 'ok', rspauth }
+  }
+
+  /** DeleteSecurityContext: forget the key; later requests on this handle get a fresh challenge. */
+  revoke(): boolean {
+    const row = this.load()
+    this.ctx.storage.sql.exec('DELETE FROM nonces')
+    if (!row) return false
+    this.ctx.storage.sql.exec("UPDATE context SET revoked = 1, session_key = '' WHERE id = 1")
+    row.revoked = true
+    row.sessionKey = ''
+    return true
+  }
+
+  /** For administration and tests: what the context holds, without the key. */
+  describe(): {
+    principal: Principal
+    username: string
+    expires: number
+    lastUsed: number
+    revoked: boolean
+  } | null {
+    const row = this.load()
+    if (!row) return null
+    return {
+      principal: row.principal,
+      username: row.username,
+      expires: row.expires,
+      lastUsed: row.lastUsed,
+      revoked: row.revoked,
+    }
+  }
+
+  /** Sweep expired nonce state; drop the whole context once it has expired or gone idle. */
+  override async alarm(): Promise<void> {
+    this.alarmAt = undefined
+    const now = Math.floor(Date.now() / 1000)
+    const row = this.load()
+    if (!row || now >= row.expires || (!row.revoked && now >= row.lastUsed + row.idleTimeout)) {
+      await this.ctx.storage.deleteAll()
+      this.createTables()
+      this.row = null
+      return
+    }
+    this.ctx.storage.sql.exec('DELETE FROM nonces WHERE expires <= ?', now)
+    const next = this.ctx.storage.sql
+      .exec<{ at: number | null }>('SELECT MIN(expires) AS at FROM nonces')
+      .one().at
+    const idleAt = row.revoked ? row.expires : row.lastUsed + row.idleTimeout
+    this.scheduleAlarm(Math.min(row.expires, idleAt, next ?? Number.POSITIVE_INFINITY))
+  }
+
+  private checkAndRecordNc(req: ContextRequest, policy: ContextPolicy): boolean {
+    if (policy.replay === 'off' || req.nc === undefined) return true
+    const found = this.ctx.storage.sql
+      .exec<{ state: ArrayBuffer }>('SELECT state FROM nonces WHERE nonce = ?', req.nonce)
+      .toArray()[0]
+    const state = found
+      ? deserializeNcState(new Uint8Array(found.state), policy.windowSize)
+      : emptyNcState(policy.windowSize)
+    if (checkNc(state, req.nc, policy.replay) !== 'fresh') return false
+    const expires = req.nonceIssuedAt + policy.nonceLifetime + NONCE_GRACE_SECONDS
+    this.ctx.storage.sql.exec(
+      'INSERT OR REPLACE INTO nonces (nonce, state, expires) VALUES (?, ?, ?)',
+      req.nonce,
+      serializeNcState(recordNc(state, req.nc, policy.replay)),
+      expires
+    )
+    if (!found) this.scheduleAlarm(expires)
+    return true
+  }
+
+  /** Alarms fire at the earliest due time; later ones are kept by rescheduling after each sweep. */
+  private scheduleAlarm(atSeconds: number): void {
+    const at = atSeconds * 1000
+    if (this.alarmAt !== undefined && this.alarmAt <= at) return
+    this.alarmAt = at
+    void this.ctx.storage.setAlarm(at)
+  }
+
+  private load(): ContextRow | null {
+    if (this.row !== undefined) return this.row
+    const r = this.ctx.storage.sql
+      .exec<Record<string, SqlStorageValue>>('SELECT * FROM context WHERE id = 1')
+      .toArray()[0]
+    this.row = r
+      ? {
+          username: String(r.username),
+          userhash: r.userhash === 1,
+          realm: String(r.realm),
+          principal: JSON.parse(String(r.principal)) as Principal,
+          algorithm: String(r.algorithm) as AlgorithmName,
+          sessionKey: String(r.session_key),
+          created: Number(r.created),
+          lastUsed: Number(r.last_used),
+          verifiedAt: Number(r.verified_at),
+          expires: Number(r.expires),
+          idleTimeout: Number(r.idle_timeout),
+          failures: Number(r.failures),
+          revoked: r.revoked === 1,
+        }
+      : null
+    return this.row
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * In-test peers of the gate: an authority speaking protocol v1 (with the protocol core's own
+ * algorithms) and an origin that echoes what reached it. They answer the gate's outbound fetches
+ * through a spy on globalThis.fetch, so faults can be injected per test.
+ */
+import { createExecutionContext } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { vi } from 'vitest'
+import type { VerifyRequest } from '../../src/authority-protocol/v1.ts'
+import { baseHA1, computeResponse, hashOf, userhash } from '../../src/digest/algorithms.ts'
+import { createDigestClient, type DigestClientOptions } from '../../src/digest/client.ts'
+import { formatAuthorization } from '../../src/digest/header.ts'
+import { readNonceFields } from '../../src/digest/tokens.ts'
+import type { DecisionLog } from '../../src/gate/decision-log.ts'
+import { buildGate } from '../../src/index.ts'
+
+export const GATE = 'https://gate.test'
+export const REALM = 'digest-gate'
+
+export interface FakeUser {
+  password: string
+  groups: string[]
+  disabled?: boolean
+}
+
+export type AuthorityMode = 'ok' | 'down' | 'slow' | 'garbage' | 'status500'
+
+export class FakeAuthority {
+  calls = 0
+  mode: AuthorityMode = 'ok'
+  users = new Map<string, FakeUser>([
+    ['alice', { password: 'wonderland', groups: ['admin'] }],
+    ['bob', { password: 'builder', groups: [] }],
+    ['Jäsøn Doe', { password: 'Secret, or not?', groups: [] }],
+  ])
+
+  async handle(req: Request): Promise<Response> {
+    this.calls++
+    if (this.mode === 'down') throw new TypeError('fetch failed: connection refused')
+    if (this.mode === 'slow') {
+      await new Promise((_, reject) => {
+        req.signal.addEventListener('abort', () => reject(req.signal.reason))
+      })
+    }
+    if (this.mode === 'garbage') return new Response('<html>oops</html>', { status: 200 })
+    if (this.mode === 'status500') return new Response('boom', { status: 500 })
+    if (
+      req.headers.get('authorization') !==
+      `Bearer ${(env as unknown as { AUTHORITY_TOKEN: string }).AUTHORITY_TOKEN}`
+    ) {
+      return Response.json({ error: 'unauthorized', message: 'bad token' }, { status: 401 })
+    }
+    const body = (await req.json()) as VerifyRequest
+    const d = body.directives
+    if (readNonceFields(d.nonce)?.serverId !== body.serverId) {
+      return Response.json({ result: 'denied', reason: 'server_mismatch' })
+    }
+    const algorithm = d.algorithm ?? 'MD5'
+    const hash = hashOf(algorithm)
+    let name: string | undefined
+    for (const [n] of this.users) {
+      const id = d.userhash ? await userhash(hash, n, d.realm) : n
+      if (id === d.username) name = n
+    }
+    const user = name === undefined ? undefined : this.users.get(name)
+    if (!user || !name || user.disabled) {
+      return Response.json({ result: 'denied', reason: 'logon_denied' })
+    }
+    const ha1 = await baseHA1(hash, name, d.realm, user.password)
+    const expected = await computeResponse({
+      algorithm,
+      ha1,
+      nonce: d.nonce,
+      nc: d.nc,
+      cnonce: d.cnonce,
+      qop: d.qop,
+      method: body.method,
+      uri: d.uri,
+      bodyHash: body.bodyHash,
+    })
+    if (expected !== d.response.toLowerCase()) {
+      return Response.json({ result: 'denied', reason: 'logon_denied' })
+    }
+    return Response.json({
+      result: 'ok',
+      principal: { name, groups: user.groups },
+      sessionKey: ha1,
+      algorithm,
+    })
+  }
+}
+
+export class FakeOrigin {
+  requests: { method: string; path: string; headers: Record<string, string>; body: string }[] = []
+  down = false
+
+  async handle(req: Request): Promise<Response> {
+    if (this.down) throw new TypeError('fetch failed: connection refused')
+    const url = new URL(req.url)
+    const entry = {
+      method: req.method,
+      path: url.pathname + url.search,
+      headers: Object.fromEntries(req.headers),
+      body: req.body ? await req.text() : '',
+    }
+    this.requests.push(entry)
+    return Response.json(entry)
+  }
+}
+
+/** Route the gate's outbound fetches to the fakes. */
+export function installPeers(): { authority: FakeAuthority; origin: FakeOrigin } {
+  const authority = new FakeAuthority()
+  const origin = new FakeOrigin()
+  vi.spyOn(globalThis, 'fetch').mockImplementation(async (input, init) => {
+    const req = new Request(input as RequestInfo, init)
+    const host = new URL(req.url).host
+    if (host === 'authority.test') return authority.handle(req)
+    if (host === 'origin.test') return origin.handle(req)
+    throw new TypeError(`unexpected outbound fetch to ${host}`)
+  })
+  return { authority, origin }
+}
+
+export type GateFetch = (req: Request) => Promise<Response>
+
+/** The gate worker, optionally with other vars (each call builds a fresh app). */
+export function gate(overrides: Record<string, string> = {}): GateFetch {
+  const e = { ...env, ...overrides } as Parameters<typeof buildGate>[0]
+  const app = buildGate(e)
+  return async (req) => app.fetch(req, e, createExecutionContext())
+}
+
+/** A Digest client talking to a gate, recording every request it sent. */
+export function client(
+  fetchGate: GateFetch,
+  username: string,
+  password: string,
+  extra: Partial<DigestClientOptions> = {}
+) {
+  const sent: { authorization: string | null; status: number }[] = []
+  const c = createDigestClient({
+    username,
+    password,
+    ...extra,
+    fetch: async (input, init) => {
+      const req = new Request(input as RequestInfo, init)
+      const authorization = req.headers.get('authorization')
+      const res = await fetchGate(req)
+      sent.push({ authorization, status: res.status })
+      return res
+    },
+  })
+  return { fetch: (path: string, init?: RequestInit) => c.fetch(GATE + path, init), sent, raw: c }
+}
+
+/** Collect the gate's decision log lines. */
+export function captureDecisions(): DecisionLog[] {
+  const entries: DecisionLog[] = []
+  vi.spyOn(console, 'log').mockImplementation((line: unknown) => {
+    if (typeof line !== 'string') return
+    try {
+      const o = JSON.parse(line)
+      if (o.event === 'digest-gate.decision') entries.push(o)
+    } catch {
+      // not ours
+    }
+  })
+  return entries
+}
+
+/** Parse a WWW-Authenticate header's directives crudely, for assertions. */
+export function challengeOf(res: Response): {
+  nonce: string
+  opaque: string
+  stale: boolean
+  all: string[]
+} {
+  const all = res.headers.get('www-authenticate')?.split(/,\s*(?=Digest\s)/) ?? []
+  const first = all[0] ?? ''
+  return {
+    nonce: /nonce="([^"]+)"/.exec(first)?.[1] ?? '',
+    opaque: /opaque="([^"]+)"/.exec(first)?.[1] ?? '',
+    stale: /stale=true/i.test(first),
+    all,
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** Build an Authorization header by hand (for replays, forgeries and expired nonces). */
+export async function authorization(o: {
+  user: string
+  password: string
+  nonce: string
+  opaque?: string
+  uri: string
+  method?: string
+  algorithm?: 'MD5' | 'SHA-256' | 'SHA-256-sess' | 'MD5-sess'
+  nc?: number
+  cnonce?: string
+  response?: string
+}): Promise<string> {
+  const algorithm = o.algorithm ?? 'SHA-256'
+  const ncRaw = (o.nc ?? 1).toString(16).padStart(8, '0')
+  const cnonce = o.cnonce ?? 'abcdef0123456789'
+  const ha1 = await baseHA1(hashOf(algorithm), o.user, REALM, o.password)
+  const response =
+    o.response ??
+    (await computeResponse({
+      algorithm,
+      ha1,
+      nonce: o.nonce,
+      nc: ncRaw,
+      cnonce,
+      qop: 'auth',
+      method: o.method ?? 'GET',
+      uri: o.uri,
+    }))
+  return formatAuthorization({
+    username: o.user,
+    userhash: false,
+    realm: REALM,
+    nonce: o.nonce,
+    uri: o.uri,
+    response,
+    algorithm,
+    cnonce,
+    opaque: o.opaque,
+    qop: 'auth',
+    nc: o.nc ?? 1,
+    ncRaw,
+  })
+}
