@@ -3,25 +3,51 @@
  * The "session key" cached by the gate is always the base H(username:realm:password) for the
  * algorithm's hash function; `-sess` keys are derived from it per request (see DESIGN.md).
  */
+import { DigestError } from './errors.ts'
+import { hashHex } from './hash.ts'
 import type { AlgorithmName, HashName, Qop } from './types.ts'
 
-export const ALGORITHMS: readonly AlgorithmName[]
+/** Every algorithm of the RFC 7616 §6.1 registry, in canonical spelling. */
+export const ALGORITHMS: readonly AlgorithmName[] = [
+  'MD5',
+  'MD5-sess',
+  'SHA-256',
+  'SHA-256-sess',
+  'SHA-512-256',
+  'SHA-512-256-sess',
+]
+
+const BY_LOWER_NAME: ReadonlyMap<string, AlgorithmName> = new Map(
+  ALGORITHMS.map((name) => [name.toLowerCase(), name])
+)
 
 /** Case-insensitive match of an `algorithm` token; undefined for an unknown one. */
-export declare function parseAlgorithmName(token: string): AlgorithmName | undefined
-export declare function hashOf(algorithm: AlgorithmName): HashName
-export declare function isSess(algorithm: AlgorithmName): boolean
+export function parseAlgorithmName(token: string): AlgorithmName | undefined {
+  return BY_LOWER_NAME.get(token.toLowerCase())
+}
+
+export function hashOf(algorithm: AlgorithmName): HashName {
+  return isSess(algorithm) ? (algorithm.slice(0, -5) as HashName) : (algorithm as HashName)
+}
+
+export function isSess(algorithm: AlgorithmName): boolean {
+  return algorithm.endsWith('-sess')
+}
 
 /** H(username ":" realm ":" password) — the per-realm stored hash and the session key. */
-export declare function baseHA1(
+export function baseHA1(
   hash: HashName,
   username: string,
   realm: string,
   password: string
-): Promise<string>
+): Promise<string> {
+  return hashHex(hash, `${username}:${realm}:${password}`)
+}
 
 /** userhash = H(username ":" realm) (RFC 7616 §3.4.4). */
-export declare function userhash(hash: HashName, username: string, realm: string): Promise<string>
+export function userhash(hash: HashName, username: string, realm: string): Promise<string> {
+  return hashHex(hash, `${username}:${realm}`)
+}
 
 export interface ResponseInput {
   algorithm: AlgorithmName
@@ -39,11 +65,55 @@ export interface ResponseInput {
   bodyHash?: string
 }
 
-/** The `response` (request-digest) a client must send. */
-export declare function computeResponse(input: ResponseInput): Promise<string>
+/**
+ * The `response` (request-digest) a client must send.
+ * Throws DigestError('missing_directive') when qop is set without nc/cnonce or a -sess algorithm
+ * has no cnonce (a parser should have refused those already); TypeError for auth-int without
+ * `bodyHash` (a caller bug).
+ */
+export async function computeResponse(input: ResponseInput): Promise<string> {
+  const hash = hashOf(input.algorithm)
+  const ha1 = await sessionHA1(input)
+  const ha2 = await hashHex(hash, a2(input.method, input))
+  if (input.qop === undefined) return hashHex(hash, `${ha1}:${input.nonce}:${ha2}`)
+  const { nc, cnonce } = input
+  if (nc === undefined) throw new DigestError('missing_directive', 'qop without nc', 'nc')
+  if (cnonce === undefined) {
+    throw new DigestError('missing_directive', 'qop without cnonce', 'cnonce')
+  }
+  return hashHex(hash, `${ha1}:${input.nonce}:${nc}:${cnonce}:${input.qop}:${ha2}`)
+}
 
 /** `rspauth` for Authentication-Info: as the response but with an empty method in A2. */
-export declare function computeRspauth(input: Omit<ResponseInput, 'method'>): Promise<string>
+export function computeRspauth(input: Omit<ResponseInput, 'method'>): Promise<string> {
+  return computeResponse({ ...input, method: '' })
+}
 
-/** Constant-time comparison of two strings (hex digests, tokens); false on length mismatch. */
-export declare function timingSafeEqualString(a: string, b: string): boolean
+/** HA1 as it enters the response: the base key, or H(HA1:nonce:cnonce) for -sess. */
+function sessionHA1(input: ResponseInput): Promise<string> | string {
+  if (!isSess(input.algorithm)) return input.ha1
+  if (input.cnonce === undefined) {
+    throw new DigestError('missing_directive', `${input.algorithm} without cnonce`, 'cnonce')
+  }
+  return hashHex(hashOf(input.algorithm), `${input.ha1}:${input.nonce}:${input.cnonce}`)
+}
+
+function a2(method: string, input: ResponseInput): string {
+  if (input.qop !== 'auth-int') return `${method}:${input.uri}`
+  if (input.bodyHash === undefined) throw new TypeError('auth-int needs bodyHash')
+  return `${method}:${input.uri}:${input.bodyHash}`
+}
+
+/**
+ * Constant-time comparison of two strings (hex digests, tokens); false on length mismatch.
+ * The time depends on the lengths only, never on where the contents differ.
+ */
+export function timingSafeEqualString(a: string, b: string): boolean {
+  const length = Math.max(a.length, b.length)
+  let diff = a.length ^ b.length
+  for (let i = 0; i < length; i++) {
+    // charCodeAt past the end is NaN, which `| 0` turns into 0.
+    diff |= (a.charCodeAt(i) | 0) ^ (b.charCodeAt(i) | 0)
+  }
+  return diff === 0
+}

@@ -2,14 +2,19 @@
  * Nonce and opaque: minted by the gate, MAC'd with HMAC-SHA-256 under a secret key (current +
  * previous for rotation), verified with no I/O. Byte layout documented in docs/nonce-format.md.
  *
- * nonce  = base64url( version | keyId | issuedAt(u32 s) | serverIdLen | serverId | handle(16) | random(8) | mac(16) )
- * opaque = base64url( version | keyId | handle(16) | mac(16) )
- * The MACs are domain-separated ("digest-gate nonce v1" / "digest-gate opaque v1").
+ * nonce  = base64url( version(1)=1 | keyId(1) | issuedAt(u32 BE, s) | serverIdLen(1) | serverId
+ *                     | handle(16) | random(8) | mac(16) )                        47 + n bytes
+ * opaque = base64url( version(1)=1 | keyId(1) | handle(16) | mac(16) )            34 bytes
+ * mac    = first 16 bytes of HMAC-SHA-256(secret, label | 0x00 | every byte before the mac),
+ *          label "digest-gate nonce v1" / "digest-gate opaque v1" (domain separation).
+ * All times are Unix seconds.
  */
+import { decodeBase64Url, encodeBase64Url } from './base64url.ts'
 
 export interface TokenKey {
   /** 0-255, written into every token so verification picks the right key. */
   id: number
+  /** Use at least 32 random bytes' worth (e.g. 43+ base64 chars); its UTF-8 bytes are the key. */
   secret: string
 }
 
@@ -37,12 +42,40 @@ export type OpaqueCheck =
   | { ok: true; handle: ContextHandle; keyId: number }
   | { ok: false; reason: 'malformed' | 'bad_mac' | 'unknown_key' }
 
-export declare function newContextHandle(): ContextHandle
+export const TOKEN_VERSION = 1
+export const HANDLE_BYTES = 16
+export const NONCE_RANDOM_BYTES = 8
+export const MAC_BYTES = 16
+export const MAX_SERVER_ID_BYTES = 64
+/** A nonce issued further ahead than this (clock skew between isolates) is refused. */
+export const MAX_FUTURE_SKEW_SECONDS = 60
+
+const NONCE_HEAD_BYTES = 7 // version, keyId, issuedAt(4), serverIdLen
+const NONCE_MIN_BYTES = NONCE_HEAD_BYTES + 1 + HANDLE_BYTES + NONCE_RANDOM_BYTES + MAC_BYTES
+const NONCE_MAX_BYTES = NONCE_MIN_BYTES - 1 + MAX_SERVER_ID_BYTES
+const OPAQUE_BYTES = 2 + HANDLE_BYTES + MAC_BYTES
+
+const encoder = new TextEncoder()
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+const NONCE_LABEL = encoder.encode('digest-gate nonce v1\0')
+const OPAQUE_LABEL = encoder.encode('digest-gate opaque v1\0')
+
+export function newContextHandle(): ContextHandle {
+  return encodeBase64Url(crypto.getRandomValues(new Uint8Array(HANDLE_BYTES)))
+}
+
+/** True for a well-formed context handle (22 base64url chars encoding 16 bytes). */
+export function isContextHandle(text: string): boolean {
+  return text.length === 22 && decodeBase64Url(text)?.length === HANDLE_BYTES
+}
 
 /** Imports HMAC keys once; the returned object is safe to cache per isolate. */
 export interface TokenMinter {
+  /** `now` in Unix seconds. Throws RangeError on a bad serverId/now, TypeError on a bad handle. */
   mintNonce(fields: { serverId: string; handle: ContextHandle; now: number }): Promise<string>
+  /** Throws TypeError on a malformed handle. */
   mintOpaque(handle: ContextHandle): Promise<string>
+  /** `now` in Unix seconds. Never throws: every bad input is a reason. */
   verifyNonce(
     nonce: string,
     expect: { serverId: string; now: number; lifetimeSeconds: number }
@@ -50,10 +83,167 @@ export interface TokenMinter {
   verifyOpaque(opaque: string): Promise<OpaqueCheck>
 }
 
-export declare function createTokenMinter(keys: TokenKeys): Promise<TokenMinter>
+/** Throws RangeError on an invalid key id, an empty secret, or two keys sharing one id. */
+export async function createTokenMinter(keys: TokenKeys): Promise<TokenMinter> {
+  const all = keys.previous === undefined ? [keys.current] : [keys.current, keys.previous]
+  for (const key of all) {
+    if (!Number.isInteger(key.id) || key.id < 0 || key.id > 255) {
+      throw new RangeError('token key id must be an integer 0-255')
+    }
+    if (key.secret.length === 0) throw new RangeError('token key secret must not be empty')
+  }
+  if (keys.previous !== undefined && keys.previous.id === keys.current.id) {
+    throw new RangeError('current and previous token keys must have different ids')
+  }
+  const byId = new Map<number, CryptoKey>()
+  for (const key of all) byId.set(key.id, await importHmacKey(key.secret))
+  const currentId = keys.current.id
+  const currentKey = byId.get(currentId) as CryptoKey
+
+  return {
+    async mintNonce({ serverId, handle, now }) {
+      const server = encodeServerId(serverId)
+      const issuedAt = unixSeconds(now)
+      const bytes = new Uint8Array(NONCE_MIN_BYTES - 1 + server.length)
+      const view = new DataView(bytes.buffer)
+      bytes[0] = TOKEN_VERSION
+      bytes[1] = currentId
+      view.setUint32(2, issuedAt)
+      bytes[6] = server.length
+      bytes.set(server, NONCE_HEAD_BYTES)
+      let at = NONCE_HEAD_BYTES + server.length
+      bytes.set(decodeHandle(handle), at)
+      at += HANDLE_BYTES
+      crypto.getRandomValues(bytes.subarray(at, at + NONCE_RANDOM_BYTES))
+      at += NONCE_RANDOM_BYTES
+      bytes.set(await mac(currentKey, NONCE_LABEL, bytes.subarray(0, at)), at)
+      return encodeBase64Url(bytes)
+    },
+
+    async mintOpaque(handle) {
+      const bytes = new Uint8Array(OPAQUE_BYTES)
+      bytes[0] = TOKEN_VERSION
+      bytes[1] = currentId
+      bytes.set(decodeHandle(handle), 2)
+      const at = 2 + HANDLE_BYTES
+      bytes.set(await mac(currentKey, OPAQUE_LABEL, bytes.subarray(0, at)), at)
+      return encodeBase64Url(bytes)
+    },
+
+    async verifyNonce(nonce, expect) {
+      const parsed = parseNonce(nonce)
+      if (parsed === undefined) return { ok: false, reason: 'malformed' }
+      const key = byId.get(parsed.fields.keyId)
+      if (key === undefined) return { ok: false, reason: 'unknown_key' }
+      if (!(await macMatches(key, NONCE_LABEL, parsed.bytes)))
+        return { ok: false, reason: 'bad_mac' }
+      const { fields } = parsed
+      if (fields.serverId !== expect.serverId) return { ok: false, reason: 'wrong_server' }
+      const now = Math.floor(expect.now)
+      if (fields.issuedAt > now + MAX_FUTURE_SKEW_SECONDS) return { ok: false, reason: 'future' }
+      const ageSeconds = Math.max(0, now - fields.issuedAt)
+      return { ok: true, expired: ageSeconds > expect.lifetimeSeconds, ageSeconds, ...fields }
+    },
+
+    async verifyOpaque(opaque) {
+      const bytes = opaque.length === 46 ? decodeBase64Url(opaque) : undefined
+      if (bytes === undefined || bytes.length !== OPAQUE_BYTES || bytes[0] !== TOKEN_VERSION) {
+        return { ok: false, reason: 'malformed' }
+      }
+      const keyId = bytes[1] as number
+      const key = byId.get(keyId)
+      if (key === undefined) return { ok: false, reason: 'unknown_key' }
+      if (!(await macMatches(key, OPAQUE_LABEL, bytes))) return { ok: false, reason: 'bad_mac' }
+      return { ok: true, handle: encodeBase64Url(bytes.subarray(2, 2 + HANDLE_BYTES)), keyId }
+    },
+  }
+}
 
 /**
  * Read the fields of a nonce WITHOUT checking its MAC: for the authority, which does not hold the
  * gate's key but must check that the nonce names the calling gate. Undefined if malformed.
  */
-export declare function readNonceFields(nonce: string): NonceFields | undefined
+export function readNonceFields(nonce: string): NonceFields | undefined {
+  return parseNonce(nonce)?.fields
+}
+
+function parseNonce(nonce: string): { fields: NonceFields; bytes: Uint8Array } | undefined {
+  // Bound the work before decoding anything: base64url length of the largest nonce.
+  if (nonce.length > Math.ceil((NONCE_MAX_BYTES * 4) / 3)) return undefined
+  const bytes = decodeBase64Url(nonce)
+  if (bytes === undefined || bytes.length < NONCE_MIN_BYTES || bytes[0] !== TOKEN_VERSION) {
+    return undefined
+  }
+  const serverIdLength = bytes[6] as number
+  if (serverIdLength < 1 || bytes.length !== NONCE_MIN_BYTES - 1 + serverIdLength) return undefined
+  let serverId: string
+  try {
+    serverId = strictUtf8.decode(
+      bytes.subarray(NONCE_HEAD_BYTES, NONCE_HEAD_BYTES + serverIdLength)
+    )
+  } catch {
+    return undefined
+  }
+  const handleAt = NONCE_HEAD_BYTES + serverIdLength
+  const fields: NonceFields = {
+    serverId,
+    issuedAt: new DataView(bytes.buffer, bytes.byteOffset).getUint32(2),
+    handle: encodeBase64Url(bytes.subarray(handleAt, handleAt + HANDLE_BYTES)),
+    keyId: bytes[1] as number,
+  }
+  return { fields, bytes }
+}
+
+function encodeServerId(serverId: string): Uint8Array {
+  const bytes = encoder.encode(serverId)
+  // A lone surrogate would be replaced by U+FFFD and never match on verification.
+  if (bytes.length < 1 || bytes.length > MAX_SERVER_ID_BYTES) {
+    throw new RangeError(`serverId must be 1-${MAX_SERVER_ID_BYTES} bytes of UTF-8`)
+  }
+  if (strictUtf8.decode(bytes) !== serverId) throw new RangeError('serverId is not valid Unicode')
+  return bytes
+}
+
+function unixSeconds(now: number): number {
+  const seconds = Math.floor(now)
+  // Catches Date.now() (milliseconds) passed by mistake, as well as NaN and negatives.
+  if (!(seconds >= 0 && seconds <= 0xffffffff)) {
+    throw new RangeError('now must be Unix seconds (0 .. 2^32-1)')
+  }
+  return seconds
+}
+
+function decodeHandle(handle: ContextHandle): Uint8Array {
+  const bytes = decodeBase64Url(handle)
+  if (bytes === undefined || bytes.length !== HANDLE_BYTES) {
+    throw new TypeError('context handle must be 16 bytes in base64url')
+  }
+  return bytes
+}
+
+function importHmacKey(secret: string): Promise<CryptoKey> {
+  return crypto.subtle.importKey(
+    'raw',
+    encoder.encode(secret),
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign']
+  )
+}
+
+async function mac(key: CryptoKey, label: Uint8Array, message: Uint8Array): Promise<Uint8Array> {
+  const input = new Uint8Array(label.length + message.length)
+  input.set(label)
+  input.set(message, label.length)
+  const full = new Uint8Array(await crypto.subtle.sign('HMAC', key, input))
+  return full.subarray(0, MAC_BYTES)
+}
+
+/** Recomputes the MAC over everything before the last MAC_BYTES and compares in constant time. */
+async function macMatches(key: CryptoKey, label: Uint8Array, token: Uint8Array): Promise<boolean> {
+  const at = token.length - MAC_BYTES
+  const expected = await mac(key, label, token.subarray(0, at))
+  let diff = 0
+  for (let i = 0; i < MAC_BYTES; i++) diff |= (expected[i] as number) ^ (token[at + i] as number)
+  return diff === 0
+}
