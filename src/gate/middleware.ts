@@ -384,6 +384,8 @@ export function digestAuth<
       cnonce: creds.cnonce,
       nextnonce,
     })
+    // A WebSocket upgrade (101) cannot be rebuilt; it goes out without Authentication-Info.
+    if (c.res.status === 101) return
     c.res = new Response(c.res.body, c.res)
     c.res.headers.set('Authentication-Info', info)
   }
