@@ -13,6 +13,12 @@ import type { AlgorithmName, Qop } from '../digest/types.ts'
 
 export const PROTOCOL_VERSION = 1
 
+/** Path of the verification endpoint on the reference authority. */
+export const VERIFY_PATH = '/v1/verify'
+
+/** Largest request body an authority must accept; larger bodies get 413. */
+export const MAX_REQUEST_BYTES = 16 * 1024
+
 export interface VerifyRequest {
   version: 1
   /** The calling gate's identity; must equal the identity in the nonce and the token's. */
@@ -65,5 +71,21 @@ export interface ErrorBody {
   message: string
 }
 
+/** HTTP status that goes with each error (5xx only for `internal`). */
+export type ErrorStatus = 400 | 401 | 413 | 500
+
+/**
+ * What the RPC entrypoint returns (service binding): the verdict as over HTTP, or the error body
+ * with the HTTP status it would have had.
+ */
+export type VerifyRpcResult = VerifyResponse | (ErrorBody & { status: ErrorStatus })
+
+/** The RPC surface of an authority reached through a service binding (`AuthorityEntrypoint`). */
+export interface AuthorityRpc {
+  verify(token: string, request: unknown): Promise<VerifyRpcResult>
+}
+
 /** Gate token: `v1.<serverId base64url>.<HMAC-SHA-256(secret, "digest-gate token v1:" + serverId) base64url>`. */
 export const TOKEN_PREFIX = 'v1'
+/** Domain-separation prefix of the token MAC input (followed by the UTF-8 serverId). */
+export const TOKEN_MAC_LABEL = 'digest-gate token v1:'

@@ -1,0 +1,76 @@
+/** HTTP plumbing of the authority: bounded body reading, bearer tokens, JSON responses. */
+import type { BodyRead } from './verify.ts'
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
+
+/** The token of `Authorization: Bearer <token>`, or undefined. */
+export function bearerToken(request: Request): string | undefined {
+  const header = request.headers.get('Authorization')
+  const match = header === null ? null : /^bearer +(\S+) *$/i.exec(header)
+  return match?.[1]
+}
+
+/**
+ * Reads a JSON body of at most `limit` bytes. Stops reading as soon as the limit is passed, so an
+ * oversized body costs no more than `limit` bytes of memory.
+ */
+export async function readJsonBody(request: Request, limit: number): Promise<BodyRead> {
+  const tooLarge = { ok: false, status: 413, message: `the body exceeds ${limit} bytes` } as const
+  const declared = Number(request.headers.get('Content-Length') ?? '0')
+  if (declared > limit) return tooLarge
+  const chunks: Uint8Array[] = []
+  let size = 0
+  if (request.body !== null) {
+    const reader = request.body.getReader()
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      size += value.byteLength
+      if (size > limit) {
+        await reader.cancel().catch(() => {})
+        return tooLarge
+      }
+      chunks.push(value)
+    }
+  }
+  const bytes = new Uint8Array(size)
+  let at = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, at)
+    at += chunk.byteLength
+  }
+  let text: string
+  try {
+    text = strictUtf8.decode(bytes)
+  } catch {
+    return { ok: false, status: 400, message: 'the body is not valid UTF-8' }
+  }
+  try {
+    return { ok: true, value: JSON.parse(text) }
+  } catch {
+    return { ok: false, status: 400, message: 'the body is not valid JSON' }
+  }
+}
+
+/** Size check for an RPC argument: the same limit as over HTTP, on its JSON form. */
+export function checkRpcBody(value: unknown, limit: number): BodyRead {
+  let json: string | undefined
+  try {
+    json = JSON.stringify(value)
+  } catch {
+    return { ok: false, status: 400, message: 'the request is not representable as JSON' }
+  }
+  if (json === undefined) return { ok: false, status: 400, message: 'the request is missing' }
+  if (new TextEncoder().encode(json).byteLength > limit) {
+    return { ok: false, status: 413, message: `the request exceeds ${limit} bytes as JSON` }
+  }
+  // Validate the JSON form, exactly what an HTTP caller would have sent.
+  return { ok: true, value: JSON.parse(json) }
+}
+
+export function jsonResponse(status: number, body: unknown, headers?: HeadersInit): Response {
+  const response = Response.json(body, { status, headers })
+  // Verdicts carry session keys: nothing on the way may keep a copy.
+  response.headers.set('Cache-Control', 'no-store')
+  return response
+}

@@ -1,0 +1,205 @@
+/**
+ * The one verification code path, shared by HTTP (POST /v1/verify) and RPC (service binding):
+ * authenticate the calling gate, validate the request, check that the nonce names that gate,
+ * find the user, recompute the response, answer with the principal and the session key.
+ */
+
+import { verifyGateToken } from '../../src/authority-protocol/token.ts'
+import type {
+  ErrorBody,
+  ErrorStatus,
+  VerifyRequest,
+  VerifyResponse,
+} from '../../src/authority-protocol/v1.ts'
+import { validateVerifyRequest } from '../../src/authority-protocol/validate.ts'
+import { computeResponse, hashOf, timingSafeEqualString } from '../../src/digest/algorithms.ts'
+import { readNonceFields } from '../../src/digest/tokens.ts'
+import type { AlgorithmName } from '../../src/digest/types.ts'
+import { type AuthorityEnv, allowedRealms } from './env.ts'
+import { logVerification, type VerifyLogLine } from './log.ts'
+import { countVerification, type VerifyResult } from './metrics.ts'
+import { findUser, HASH_NAMES, HEX_LENGTH, type UserRecord } from './store.ts'
+
+export type Outcome =
+  | { status: 200; body: VerifyResponse }
+  | { status: ErrorStatus; body: ErrorBody }
+
+/** What the transport read from the caller: a JSON value, or why there is none. */
+export type BodyRead =
+  | { ok: true; value: unknown }
+  | { ok: false; status: 400 | 413; message: string }
+
+/**
+ * Runs one verification. `token` is the bearer token (undefined when absent); `readBody` is
+ * called only once the caller is authenticated, so strangers cannot make us parse anything.
+ * Never throws: an unexpected fault becomes 500 `internal`.
+ */
+export async function runVerification(
+  env: AuthorityEnv,
+  token: string | undefined,
+  readBody: () => Promise<BodyRead>
+): Promise<Outcome> {
+  // Every exit below sets the result; 'invalid' until the request has been validated.
+  const log: VerifyLogLine = { result: 'invalid', status: 0 }
+  let outcome: Outcome
+  try {
+    outcome = await verify(env, token, readBody, log)
+  } catch (error) {
+    console.error(
+      JSON.stringify({ event: 'authority.error', message: String((error as Error)?.message) })
+    )
+    outcome = errorOutcome(500, 'internal', 'the authority failed to verify the request')
+    log.detail = 'internal_error'
+  }
+  log.status = outcome.status
+  if (outcome.status === 500) log.result = 'error'
+  else countVerification(log.result as VerifyResult)
+  logVerification(log)
+  return outcome
+}
+
+async function verify(
+  env: AuthorityEnv,
+  token: string | undefined,
+  readBody: () => Promise<BodyRead>,
+  log: VerifyLogLine
+): Promise<Outcome> {
+  const secret = env.AUTHORITY_SECRET
+  if (secret === undefined || secret.length === 0) {
+    log.detail = 'no_secret'
+    return errorOutcome(500, 'internal', 'the authority has no AUTHORITY_SECRET configured')
+  }
+  const callerId = token === undefined ? undefined : await verifyGateToken(secret, token)
+  if (callerId === undefined) {
+    log.result = 'unauthorized_caller'
+    log.detail = token === undefined ? 'no_token' : 'bad_token'
+    return errorOutcome(401, 'unauthorized', 'a valid gate token is required')
+  }
+  log.serverId = callerId
+
+  const body = await readBody()
+  if (!body.ok) {
+    log.detail = body.status === 413 ? 'too_large' : 'unreadable_body'
+    return errorOutcome(
+      body.status,
+      body.status === 413 ? 'too_large' : 'invalid_request',
+      body.message
+    )
+  }
+  const validated = validateVerifyRequest(body.value)
+  if (!validated.ok) {
+    log.detail = `invalid_field:${validated.error.field}`
+    return errorOutcome(400, 'invalid_request', validated.error.message)
+  }
+  const request = validated.value
+  const { directives } = request
+  log.realm = directives.realm
+  log.user = directives.username
+  log.userhash = directives.userhash
+  log.algorithm = directives.algorithm ?? 'MD5'
+  if (request.serverId !== callerId) {
+    log.result = 'unauthorized_caller'
+    log.detail = 'server_id_not_token'
+    return errorOutcome(401, 'unauthorized', 'serverId differs from the server named by the token')
+  }
+  return decide(env, request, log)
+}
+
+/** The verdict on a valid request from an authenticated gate (always 200). */
+async function decide(
+  env: AuthorityEnv,
+  request: VerifyRequest,
+  log: VerifyLogLine
+): Promise<Outcome> {
+  const { directives } = request
+  const nonceServer = readNonceFields(directives.nonce)?.serverId
+  if (nonceServer !== request.serverId) {
+    log.detail = nonceServer === undefined ? 'unreadable_nonce' : 'nonce_names_other_server'
+    return denied(log, 'server_mismatch')
+  }
+
+  const algorithm: AlgorithmName = directives.algorithm ?? 'MD5'
+  const hash = hashOf(algorithm)
+  const realms = allowedRealms(env)
+  const realmAllowed = realms === undefined || realms.has(directives.realm)
+  const lookup = realmAllowed
+    ? await findUser(
+        env.USERS,
+        directives.realm,
+        directives.username,
+        directives.userhash ? { userhash: true, hash } : { userhash: false }
+      )
+    : ({ found: false, reason: 'realm_not_allowed' } as const)
+  const record = lookup.found ? lookup.record : undefined
+  if (record !== undefined) log.user = record.name
+
+  const stored = record?.hashes[hash]
+  if (record !== undefined && stored === undefined) {
+    log.detail = `no_${hash}_hash_stored:${record.source}`
+    warnUnsupported(record, algorithm)
+    return denied(log, 'unsupported_algorithm')
+  }
+
+  // An unknown user costs the same hashing as a known one: a fixed stand-in key of the right size.
+  const expected = await computeResponse({
+    algorithm,
+    ha1: stored ?? '0'.repeat(HEX_LENGTH[hash]),
+    nonce: directives.nonce,
+    nc: directives.nc,
+    cnonce: directives.cnonce,
+    qop: directives.qop,
+    method: request.method,
+    uri: directives.uri,
+    bodyHash: request.bodyHash,
+  })
+  const matches = timingSafeEqualString(expected, directives.response.toLowerCase())
+
+  if (!lookup.found || stored === undefined) {
+    log.detail = lookup.found ? 'no_hash' : lookup.reason
+    return denied(log, 'logon_denied')
+  }
+  if (!matches) {
+    log.detail = 'wrong_response'
+    return denied(log, 'logon_denied')
+  }
+  if (lookup.record.disabled) {
+    log.detail = 'disabled'
+    return denied(log, 'logon_denied')
+  }
+  log.result = 'ok'
+  return {
+    status: 200,
+    body: {
+      result: 'ok',
+      principal: { name: lookup.record.name, groups: [...lookup.record.groups] },
+      sessionKey: stored,
+      algorithm,
+    },
+  }
+}
+
+/** The admin's clue: which hashes the user has, and how to give it the missing one. */
+function warnUnsupported(record: UserRecord, algorithm: AlgorithmName): void {
+  const available = HASH_NAMES.filter((name) => record.hashes[name] !== undefined)
+  console.warn(
+    JSON.stringify({
+      event: 'authority.unsupported_algorithm',
+      realm: record.realm,
+      user: record.name,
+      algorithm,
+      message: `user has no ${hashOf(algorithm)} hash (source ${record.source}): offer ${available.join(' or ')} to this user, or set a new password with \`npm run users -- passwd\``,
+    })
+  )
+}
+
+function denied(
+  log: VerifyLogLine,
+  reason: 'logon_denied' | 'server_mismatch' | 'unsupported_algorithm'
+): Outcome {
+  log.result = reason satisfies VerifyResult
+  return { status: 200, body: { result: 'denied', reason } }
+}
+
+function errorOutcome(status: ErrorStatus, error: ErrorBody['error'], message: string): Outcome {
+  return { status, body: { error, message } }
+}
