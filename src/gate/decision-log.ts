@@ -31,3 +31,12 @@ export interface DecisionLog {
 export function logDecision(entry: DecisionLog): void {
   console.log(JSON.stringify(entry))
 }
+
+/** What handling one request has found out so far, for its decision record. */
+export interface Trace {
+  started: number
+  user?: string
+  algorithm?: string
+  authorityCalled: boolean
+  contextCalls: number
+}

@@ -1,0 +1,56 @@
+/** Refusals as HTTP responses: 401 with challenges, 400, 429 and 503 with Retry-After. */
+import type { Context } from 'hono'
+import { newContextHandle, type TokenMinter } from '../digest/tokens.ts'
+import { challengeValues } from './challenge.ts'
+import type { MessageOption } from './options.ts'
+import type { ResolvedOptions } from './resolve-options.ts'
+import type { ChallengeRefusal, ErrorRefusal } from './verdict.ts'
+
+const ERROR_NAMES = {
+  400: 'invalid_request',
+  429: 'too_many_requests',
+  503: 'authority_unavailable',
+}
+
+export async function refusalResponse(
+  c: Context,
+  o: ResolvedOptions,
+  minter: TokenMinter,
+  refusal: ChallengeRefusal | ErrorRefusal,
+  now: number
+): Promise<Response> {
+  if (refusal.kind === 'error') {
+    const res = await messageResponse(
+      c,
+      refusal.status,
+      refusal.status === 400 ? o.invalidRequestMessage : undefined,
+      { error: ERROR_NAMES[refusal.status], message: refusal.message }
+    )
+    if (refusal.retryAfter !== undefined) res.headers.set('Retry-After', String(refusal.retryAfter))
+    return res
+  }
+  const stale = refusal.staleHandle !== undefined
+  // A stale answer keeps the client's context; anything else starts a new one.
+  const handle = refusal.staleHandle ?? newContextHandle()
+  const res = await messageResponse(c, 401, o.unauthorizedMessage, {
+    error: 'unauthorized',
+    message: stale ? 'nonce is stale: retry with the new nonce' : 'authentication required',
+  })
+  for (const v of await challengeValues(o.settings, minter, handle, now, stale)) {
+    res.headers.append('WWW-Authenticate', v)
+  }
+  return res
+}
+
+async function messageResponse(
+  c: Context,
+  status: number,
+  custom: MessageOption | undefined,
+  fallback: { error: string; message: string }
+): Promise<Response> {
+  const body =
+    custom === undefined ? fallback : typeof custom === 'function' ? await custom(c) : custom
+  return typeof body === 'string'
+    ? new Response(body, { status, headers: { 'content-type': 'text/plain; charset=UTF-8' } })
+    : Response.json(body, { status })
+}

@@ -1,0 +1,12 @@
+/** The gate's public surface, for use in one's own Hono app (see README "Use the middleware"). */
+export { adminRoutes } from './admin.ts'
+export { type AuthorityClient, httpAuthority } from './authority-client.ts'
+export { Brake } from './brake.ts'
+export { durableObjectBrakes } from './brake-store.ts'
+export { type ContextStore, durableObjectContexts } from './context-store.ts'
+export type { DecisionLog } from './decision-log.ts'
+export { forwardToOrigin } from './forward.ts'
+export { type DigestAuthResult, type DigestAuthVariables, digestAuth } from './middleware.ts'
+export type { DigestAuthOptions } from './options.ts'
+export { SecurityContext } from './security-context.ts'
+export { UserContexts } from './user-contexts.ts'

@@ -1,0 +1,81 @@
+/** digestAuth() options with defaults applied and the derived settings every request needs. */
+import type { Context } from 'hono'
+import { type BrakePolicy, DEFAULT_BRAKE_POLICY } from './brake.ts'
+import type { ChallengeSettings } from './challenge.ts'
+import type { ContextPolicy } from './context-types.ts'
+import { logDecision } from './decision-log.ts'
+import { DEFAULTS, type DigestAuthOptions } from './options.ts'
+
+type Defaulted = Required<
+  Omit<
+    DigestAuthOptions,
+    'onAuthSuccess' | 'clientIp' | 'unauthorizedMessage' | 'invalidRequestMessage' | 'brakes'
+  >
+> &
+  Pick<DigestAuthOptions, 'onAuthSuccess' | 'unauthorizedMessage' | 'invalidRequestMessage'>
+
+export type ResolvedOptions = Defaulted & {
+  brakes: Exclude<DigestAuthOptions['brakes'], undefined>
+  clientIp: (c: Context) => string
+  settings: ChallengeSettings
+  policy: ContextPolicy
+  brakePolicy: BrakePolicy
+}
+
+/** Apply defaults and refuse a configuration that could not work, at construction time. */
+export function resolveOptions(options: DigestAuthOptions): ResolvedOptions {
+  const o = {
+    algorithms: DEFAULTS.algorithms,
+    qop: DEFAULTS.qop,
+    userhash: DEFAULTS.userhash,
+    nonceLifetime: DEFAULTS.nonceLifetime,
+    nextnonceLead: DEFAULTS.nextnonceLead,
+    replay: DEFAULTS.replay,
+    windowSize: DEFAULTS.windowSize,
+    validateUri: DEFAULTS.validateUri,
+    idleTimeout: DEFAULTS.idleTimeout,
+    maxLifetime: DEFAULTS.maxLifetime,
+    revalidateAfter: DEFAULTS.revalidateAfter,
+    onDecision: logDecision,
+    ...stripUndefined(options),
+  } as Defaulted
+  if (!o.realm) throw new Error('digestAuth: realm is required')
+  if (!o.serverId) throw new Error('digestAuth: serverId is required')
+  if (o.algorithms.length === 0) throw new Error('digestAuth: at least one algorithm is required')
+  if (o.windowSize < 64) throw new Error('digestAuth: windowSize must be at least 64')
+  for (const n of ['nonceLifetime', 'idleTimeout', 'maxLifetime', 'revalidateAfter'] as const) {
+    if (!(o[n] > 0)) throw new Error(`digestAuth: ${n} must be a positive number of seconds`)
+  }
+  const brakes = options.brakes ?? false
+  return {
+    ...o,
+    brakes,
+    clientIp: options.clientIp ?? defaultClientIp,
+    settings: {
+      realm: o.realm,
+      serverId: o.serverId,
+      algorithms: o.algorithms,
+      qop: o.qop,
+      userhash: o.userhash,
+    },
+    policy: {
+      replay: o.replay,
+      windowSize: o.windowSize,
+      nonceLifetime: o.nonceLifetime,
+      idleTimeout: o.idleTimeout,
+      maxLifetime: o.maxLifetime,
+      revalidateAfter: o.revalidateAfter,
+      maxFailures: DEFAULTS.maxContextFailures,
+    },
+    brakePolicy: { ...DEFAULT_BRAKE_POLICY, ...(brakes ? brakes.policy : {}) },
+  }
+}
+
+/** Cloudflare sets CF-Connecting-IP; elsewhere a proxy's X-Real-IP. */
+function defaultClientIp(c: Context): string {
+  return c.req.header('cf-connecting-ip') ?? c.req.header('x-real-ip') ?? 'unknown'
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>
+}

@@ -1,0 +1,68 @@
+/**
+ * What authenticating one request concludes, before it becomes HTTP: an acceptance, or a refusal
+ * mapped from the SSPI outcomes (DESIGN.md "Outcomes").
+ */
+import type { Principal } from '../authority-protocol/v1.ts'
+import type { AlgorithmName, DigestCredentials } from '../digest/types.ts'
+import type { SspiCode } from './decision-log.ts'
+
+export interface Acceptance {
+  kind: 'accept'
+  principal: Principal
+  rspauth: string
+  verifiedBy: 'authority' | 'context'
+  handle: string
+  algorithm: AlgorithmName
+  credentials: DigestCredentials
+  nonceAgeSeconds: number
+}
+
+/** 401 with fresh challenges; with `staleHandle`, stale=true on the client's own context. */
+export interface ChallengeRefusal {
+  kind: 'challenge'
+  code: SspiCode
+  reason: string
+  staleHandle?: string
+}
+
+export interface ErrorRefusal {
+  kind: 'error'
+  status: 400 | 429 | 503
+  code: SspiCode
+  reason: string
+  message: string
+  retryAfter?: number
+}
+
+export type Verdict = Acceptance | ChallengeRefusal | ErrorRefusal
+
+export const challengeFor = (code: SspiCode, reason: string): ChallengeRefusal => ({
+  kind: 'challenge',
+  code,
+  reason,
+})
+
+/** The response proved valid but its nonce or nc cannot be used: retry silently (stale=true). */
+export const staleFor = (code: SspiCode, reason: string, handle: string): ChallengeRefusal => ({
+  kind: 'challenge',
+  code,
+  reason,
+  staleHandle: handle,
+})
+
+export const invalidRequest = (reason: string, message: string): ErrorRefusal => ({
+  kind: 'error',
+  status: 400,
+  code: 'SEC_E_INVALID_TOKEN',
+  reason,
+  message,
+})
+
+export const authorityUnavailable = (reason: string, retryAfter: number): ErrorRefusal => ({
+  kind: 'error',
+  status: 503,
+  code: 'SEC_E_NO_AUTHENTICATING_AUTHORITY',
+  reason,
+  message: 'the authentication authority is unavailable: retry later',
+  retryAfter,
+})
