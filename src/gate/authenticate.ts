@@ -33,6 +33,8 @@ export interface Incoming {
 export interface Workspace {
   minter: TokenMinter
   isolateCache: IsolateContextCache
+  /** Authority calls in flight per context handle, in this isolate. */
+  inflight: Map<string, Promise<Verdict>>
   trace: Trace
 }
 
@@ -103,44 +105,67 @@ export async function authenticate(
     )
   }
 
-  const cached = await verifyWithContext(o, handle, request, w)
-  switch (cached.outcome) {
-    case 'ok':
-      return {
-        kind: 'accept',
-        principal: cached.principal,
-        rspauth: cached.rspauth,
-        verifiedBy: 'context',
-        handle,
-        algorithm,
-        credentials: creds,
-        nonceAgeSeconds: nonce.ageSeconds,
-      }
-    case 'stale':
-      return staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', handle)
-    case 'replay':
-      return staleFor('SEC_E_LOGON_DENIED', 'nc_replay', handle)
-    case 'revoked':
-      return challengeFor('SEC_E_INVALID_HANDLE', 'context_revoked')
-    case 'locked':
-    case 'mismatch':
-      recordFailure()
-      return challengeFor(
-        'SEC_E_LOGON_DENIED',
-        cached.outcome === 'locked' ? 'context_locked' : 'response_mismatch'
-      )
-    case 'ask_authority':
-      return initialAuthentication(o, {
-        handle,
-        request,
-        clientIp: req.clientIp,
-        trace: w.trace,
-        recordFailure,
-        reason: cached.reason,
-        nonceAgeSeconds: nonce.ageSeconds,
-        credentials: creds,
-      })
+  /** The context's answer as a verdict, where it could decide. */
+  const fromContext = (outcome: VerifyOutcome): Verdict | undefined => {
+    switch (outcome.outcome) {
+      case 'ok':
+        return {
+          kind: 'accept',
+          principal: outcome.principal,
+          rspauth: outcome.rspauth,
+          verifiedBy: 'context',
+          handle,
+          algorithm,
+          credentials: creds,
+          nonceAgeSeconds: nonce.ageSeconds,
+        }
+      case 'stale':
+        return staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', handle)
+      case 'replay':
+        return staleFor('SEC_E_LOGON_DENIED', 'nc_replay', handle)
+      case 'revoked':
+        return challengeFor('SEC_E_INVALID_HANDLE', 'context_revoked')
+      case 'locked':
+      case 'mismatch':
+        recordFailure()
+        return challengeFor(
+          'SEC_E_LOGON_DENIED',
+          outcome.outcome === 'locked' ? 'context_locked' : 'response_mismatch'
+        )
+      case 'ask_authority':
+        return undefined
+    }
   }
+
+  let cached = await verifyWithContext(o, handle, request, w)
+  const decided = fromContext(cached)
+  if (decided) return decided
+
+  // Parallel first requests of one context (a page and its assets) wait for the first one's
+  // authority call, then verify at the edge, instead of each asking the authority.
+  const inflight = w.inflight.get(handle)
+  if (inflight) {
+    await inflight.catch(() => {})
+    cached = await verifyWithContext(o, handle, request, w)
+    const after = fromContext(cached)
+    if (after) return after
+  }
+  if (cached.outcome !== 'ask_authority') throw new Error('unreachable: context decided')
+  const attempt = initialAuthentication(o, {
+    handle,
+    request,
+    clientIp: req.clientIp,
+    trace: w.trace,
+    recordFailure,
+    reason: cached.reason,
+    nonceAgeSeconds: nonce.ageSeconds,
+    credentials: creds,
+  })
+  if (!inflight) {
+    w.inflight.set(handle, attempt)
+    attempt.finally(() => w.inflight.delete(handle)).catch(() => {})
+  }
+  return attempt
 }
 
 /** What was offered must be what is answered; the uri must name the request target. */

@@ -57,6 +57,14 @@ export async function forwardToOrigin(
   ]) {
     headers.delete(name)
   }
+  // Ask the origin only for encodings the client accepts. (wrangler dev rewrites the incoming
+  // Accept-Encoding to "br, gzip" and keeps the client's own in cf.clientAcceptEncoding; passing
+  // the rewritten one on made the origin compress for clients that never asked.)
+  const clientEncoding = (request as { cf?: { clientAcceptEncoding?: unknown } }).cf
+    ?.clientAcceptEncoding
+  if (typeof clientEncoding === 'string') {
+    headers.set('accept-encoding', clientEncoding === '' ? 'identity' : clientEncoding)
+  }
   headers.set('x-forwarded-host', incoming.host)
   headers.set('x-forwarded-proto', incoming.protocol.replace(':', ''))
   if (principal) {

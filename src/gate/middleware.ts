@@ -18,7 +18,7 @@ import type { SspiCode, Trace } from './decision-log.ts'
 import { IsolateContextCache } from './isolate-cache.ts'
 import type { DigestAuthOptions } from './options.ts'
 import { type ResolvedOptions, resolveOptions } from './resolve-options.ts'
-import type { Acceptance } from './verdict.ts'
+import type { Acceptance, Verdict } from './verdict.ts'
 
 export interface DigestAuthResult {
   principal: Principal
@@ -58,6 +58,7 @@ export function digestAuth<
 >(options: DigestAuthOptions): MiddlewareHandler<E> {
   const o = resolveOptions(options)
   const isolateCache = new IsolateContextCache()
+  const inflight = new Map<string, Promise<Verdict>>()
 
   return async function digestAuth(c, next) {
     const now = Math.floor(Date.now() / 1000)
@@ -97,7 +98,7 @@ export function digestAuth<
           }
         },
       },
-      { minter, isolateCache, trace }
+      { minter, isolateCache, inflight, trace }
     )
 
     if (verdict.kind !== 'accept') {

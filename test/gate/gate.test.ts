@@ -215,6 +215,18 @@ describe('replay detection', () => {
     expect(statuses.filter((s) => s === 401)).toHaveLength(19)
   })
 
+  it('asks the authority once for 8 parallel first requests of one context (a page and its assets)', async () => {
+    const challenge = challengeOf(await get('/private/p'))
+    const headers = await Promise.all(
+      [1, 2, 3, 4, 5, 6, 7, 8].map((nc) =>
+        authorization({ user: 'bob', password: 'builder', ...challenge, uri: '/private/p', nc })
+      )
+    )
+    const results = await Promise.all(headers.map((h) => get('/private/p', { authorization: h })))
+    expect(results.map((r) => r.status)).toEqual(Array(8).fill(200))
+    expect(authority.calls).toBe(1)
+  })
+
   it('accepts exactly one of 20 concurrent initial authentications with the same nc', async () => {
     const challenge = challengeOf(await get('/private/i'))
     const h = await authorization({

@@ -1,0 +1,60 @@
+/**
+ * The demo origin: echoes, as JSON, what reached it through the gate. Tests and people read the
+ * identity headers the gate added (every `x-auth-*` header), whether the client's `Authorization`
+ * header was (wrongly) forwarded, and the SHA-256 of the body (to check bodies pass unchanged).
+ */
+
+/** What the demo origin answers; the e2e tests read this shape. */
+export interface EchoResponse {
+  origin: 'digest-gate-demo-origin'
+  method: string
+  path: string
+  /** The raw query string without the leading `?` ('' when none). */
+  query: string
+  /** Every request header whose name starts with `x-auth-`, by lower-case name. */
+  authHeaders: Record<string, string>
+  authorizationReceived: boolean
+  /** The Accept-Encoding that reached the origin (null when none), to see who negotiates. */
+  acceptEncoding: string | null
+  bodyLength: number
+  /** Lower-case hex SHA-256 of the request body (of the empty string when there is none). */
+  bodySha256: string
+}
+
+const IDENTITY_PREFIX = 'x-auth-'
+
+async function sha256Hex(data: ArrayBuffer): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', data))
+  return Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+function identityHeaders(headers: Headers): Record<string, string> {
+  const found: Record<string, string> = {}
+  for (const [name, value] of headers) {
+    if (name.startsWith(IDENTITY_PREFIX)) found[name] = value
+  }
+  return found
+}
+
+export async function describeRequest(request: Request): Promise<EchoResponse> {
+  const url = new URL(request.url)
+  const body = await request.arrayBuffer()
+  return {
+    origin: 'digest-gate-demo-origin',
+    method: request.method,
+    path: url.pathname,
+    query: url.search.slice(1),
+    authHeaders: identityHeaders(request.headers),
+    authorizationReceived: request.headers.has('authorization'),
+    acceptEncoding: request.headers.get('accept-encoding'),
+    bodyLength: body.byteLength,
+    bodySha256: await sha256Hex(body),
+  }
+}
+
+export default {
+  async fetch(request) {
+    const description = await describeRequest(request)
+    return Response.json(description, { headers: { 'cache-control': 'no-store' } })
+  },
+} satisfies ExportedHandler

@@ -1,0 +1,40 @@
+/**
+ * Reading the demo origin's answer (demo-origin/src/index.ts): what the gate forwarded. Every
+ * successful login must reach the origin with the user's identity and without Authorization.
+ */
+import { createHash } from 'node:crypto'
+import { expect } from 'vitest'
+
+export interface Echo {
+  origin: 'digest-gate-demo-origin'
+  method: string
+  path: string
+  query: string
+  authHeaders: Record<string, string>
+  authorizationReceived: boolean
+  acceptEncoding: string | null
+  bodyLength: number
+  bodySha256: string
+}
+
+export function parseEcho(text: string): Echo {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    const clean = text.slice(0, 80).replace(/[^\x20-\x7e]/g, '?')
+    throw new Error(`not the demo origin's JSON (${text.length} chars): ${clean}`)
+  }
+  expect(value).toMatchObject({ origin: 'digest-gate-demo-origin' })
+  return value as Echo
+}
+
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex')
+}
+
+/** The origin saw `user` as the authenticated identity and no Authorization header. */
+export function expectForwardedAs(echo: Echo, user: string): void {
+  expect(echo.authHeaders['x-auth-user']).toBe(user)
+  expect(echo.authorizationReceived).toBe(false)
+}

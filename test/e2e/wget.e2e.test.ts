@@ -1,0 +1,53 @@
+/**
+ * Debian's wget (1.21.3): knows MD5 and MD5-sess only, takes the last challenge's parameters,
+ * sends nc=00000001 with a fresh cnonce, and never sends credentials before a challenge.
+ */
+import { type ClientAdapter, describeClientSuite } from './support/client-suite.ts'
+import { run } from './support/run.ts'
+import { commandVersion } from './support/versions.ts'
+
+const WGET = '/usr/bin/wget'
+
+/** wget prints the response status lines on stderr with --server-response; the last one counts. */
+function finalStatus(stderr: string): number {
+  const statuses = [...stderr.matchAll(/^\s*HTTP\/[\d.]+ (\d{3})/gm)].map((m) => Number(m[1]))
+  const last = statuses.at(-1)
+  if (last === undefined) throw new Error(`wget printed no status:\n${stderr}`)
+  return last
+}
+
+const adapter: ClientAdapter = {
+  id: 'wget',
+  version: () => commandVersion(WGET, ['--version']).replace(/ built on.*$/, ''),
+  async get(url, credentials) {
+    const auth = credentials
+      ? [`--user=${credentials.user}`, `--password=${credentials.password}`]
+      : []
+    const result = await run(WGET, [
+      '--server-response',
+      '--content-on-error',
+      '--tries=1',
+      '--timeout=20',
+      '--no-config',
+      '-O',
+      '-',
+      ...auth,
+      url,
+    ])
+    return { status: finalStatus(result.stderr), body: result.stdout }
+  },
+}
+
+describeClientSuite(
+  adapter,
+  {
+    default: true,
+    'SHA-256': 'wget computes MD5 whatever the challenge says',
+    MD5: true,
+    'SHA-256-sess': 'wget computes MD5 whatever the challenge says',
+    'MD5-sess': true,
+    'SHA-512-256': 'wget computes MD5 whatever the challenge says',
+    userhash: true,
+  },
+  { algorithm: { MD5: 'MD5', 'MD5-sess': 'MD5-sess' }, userhash: false }
+)
