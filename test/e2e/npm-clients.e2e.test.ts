@@ -19,6 +19,7 @@ import { packageVersion } from './support/versions.ts'
 /** The algorithm digest-fetch is configured with for each gate configuration. */
 const DIGEST_FETCH_ALGORITHM: Record<GateVariant, string> = {
   default: 'MD5',
+  'MD5,SHA-256': 'MD5',
   'SHA-256': 'SHA-256',
   MD5: 'MD5',
   'SHA-256-sess': 'SHA-256-sess',
@@ -57,6 +58,7 @@ describeClientSuite(
   digestFetch,
   {
     default: true,
+    'MD5,SHA-256': true,
     'SHA-256': true,
     MD5: true,
     'SHA-256-sess': true,
@@ -71,6 +73,7 @@ describeClientSuite(
   urllib,
   {
     default: true,
+    'MD5,SHA-256': true,
     'SHA-256': 'urllib computes MD5 only',
     MD5: true,
     'SHA-256-sess': 'urllib computes MD5 only',

@@ -60,6 +60,7 @@ describeClientSuite(
   adapter,
   {
     default: true,
+    'MD5,SHA-256': true,
     'SHA-256': true,
     MD5: true,
     'SHA-256-sess': 'requests 2.28 has no SHA-256-sess: raises TypeError',
@@ -68,7 +69,13 @@ describeClientSuite(
     userhash: true,
   },
   {
-    algorithm: { default: 'MD5', 'SHA-256': 'SHA-256', MD5: 'MD5', 'MD5-sess': 'MD5-sess' },
+    algorithm: {
+      default: 'MD5',
+      'MD5,SHA-256': 'SHA-256',
+      'SHA-256': 'SHA-256',
+      MD5: 'MD5',
+      'MD5-sess': 'MD5-sess',
+    },
     userhash: false,
   }
 )

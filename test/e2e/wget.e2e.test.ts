@@ -42,6 +42,7 @@ describeClientSuite(
   adapter,
   {
     default: true,
+    'MD5,SHA-256': true,
     'SHA-256': 'wget computes MD5 whatever the challenge says',
     MD5: true,
     'SHA-256-sess': 'wget computes MD5 whatever the challenge says',

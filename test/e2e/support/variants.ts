@@ -5,6 +5,8 @@
 export const GATE_VARIANTS = {
   /** wrangler.toml as shipped: SHA-256 and MD5 challenges, SHA-256 first. */
   default: {},
+  /** SHA-256 last: what clients that read the folded challenge line (last wins) will use. */
+  'MD5,SHA-256': { ALGORITHMS: 'MD5,SHA-256' },
   'SHA-256': { ALGORITHMS: 'SHA-256' },
   MD5: { ALGORITHMS: 'MD5' },
   'SHA-256-sess': { ALGORITHMS: 'SHA-256-sess' },
@@ -21,6 +23,7 @@ export const VARIANT_NAMES = Object.keys(GATE_VARIANTS) as GateVariant[]
 /** Column headings of the interop matrix. */
 export const VARIANT_LABELS: Record<GateVariant, string> = {
   default: 'SHA-256, MD5 (default)',
+  'MD5,SHA-256': 'MD5, SHA-256',
   'SHA-256': 'SHA-256',
   MD5: 'MD5',
   'SHA-256-sess': 'SHA-256-sess',
