@@ -9,7 +9,7 @@
  * 200 + VerifyResponse   a verdict (ok or denied)
  * 400 invalid request, 401 caller not authenticated, 413 body too large; 5xx = authority fault.
  */
-import type { AlgorithmName, Qop } from '../digest/types.ts'
+import type { AlgorithmName, DigestCredentials } from '../digest/types.ts'
 
 export const PROTOCOL_VERSION = 1
 
@@ -19,6 +19,12 @@ export const VERIFY_PATH = '/v1/verify'
 /** Largest request body an authority must accept; larger bodies get 413. */
 export const MAX_REQUEST_BYTES = 16 * 1024
 
+/** The directives the authority needs; nc travels exactly as the client sent it (8 hex digits). */
+export type WireDirectives = Pick<
+  DigestCredentials,
+  'username' | 'userhash' | 'realm' | 'nonce' | 'uri' | 'response' | 'algorithm' | 'qop' | 'cnonce'
+> & { nc?: string }
+
 export interface VerifyRequest {
   version: 1
   /** The calling gate's identity; must equal the identity in the nonce and the token's. */
@@ -26,18 +32,7 @@ export interface VerifyRequest {
   /** Request method as received by the gate (enters A2). */
   method: string
   /** The client's directives, as parsed by the gate. */
-  directives: {
-    username: string
-    userhash: boolean
-    realm: string
-    nonce: string
-    uri: string
-    response: string
-    algorithm?: AlgorithmName
-    qop?: Qop
-    nc?: string
-    cnonce?: string
-  }
+  directives: WireDirectives
   /** Hex H(entity-body) with the algorithm's hash, for qop=auth-int. */
   bodyHash?: string
 }

@@ -3,6 +3,7 @@
  * every refusal names the field at fault; never throws. Unknown members are ignored (forward
  * compatibility), known members must have exactly the documented shape.
  */
+import { ALGORITHMS } from '../digest/algorithms.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
 import { encodeServerId } from './token.ts'
 import type { VerifyRequest } from './v1.ts'
@@ -15,14 +16,6 @@ export interface RequestError {
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: RequestError }
 
-const ALGORITHM_NAMES: readonly AlgorithmName[] = [
-  'MD5',
-  'MD5-sess',
-  'SHA-256',
-  'SHA-256-sess',
-  'SHA-512-256',
-  'SHA-512-256-sess',
-]
 const QOPS: readonly Qop[] = ['auth', 'auth-int']
 
 /** RFC 9110 token, bounded: methods are short. */
@@ -98,7 +91,7 @@ function parseDirectives(input: unknown): VerifyRequest['directives'] {
     uri: string(input, 'uri', 'directives.uri', 1, MAX_URI),
     response: string(input, 'response', 'directives.response', 0, MAX_SHORT),
   }
-  const algorithm = oneOf(input, 'algorithm', 'directives.algorithm', ALGORITHM_NAMES)
+  const algorithm = oneOf(input, 'algorithm', 'directives.algorithm', ALGORITHMS)
   const qop = oneOf(input, 'qop', 'directives.qop', QOPS)
   const nc = optionalString(input, 'nc', 'directives.nc', 8)
   const cnonce = optionalString(input, 'cnonce', 'directives.cnonce', MAX_SHORT)
