@@ -19,7 +19,7 @@ export const VERIFY_PATH = '/v1/verify'
 /** Largest request body an authority must accept; larger bodies get 413. */
 export const MAX_REQUEST_BYTES = 16 * 1024
 
-/** The directives the authority needs; nc travels exactly as the client sent it (8 hex digits). */
+/** The directives the authority needs; nc travels exactly as the client sent it (1-8 hex digits). */
 export type WireDirectives = Pick<
   DigestCredentials,
   'username' | 'userhash' | 'realm' | 'nonce' | 'uri' | 'response' | 'algorithm' | 'qop' | 'cnonce'

@@ -20,7 +20,8 @@ const QOPS: readonly Qop[] = ['auth', 'auth-int']
 
 /** RFC 9110 token, bounded: methods are short. */
 const METHOD = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,32}$/
-const NC = /^[0-9a-fA-F]{8}$/
+/** RFC 7616 says 8 hex digits; some clients (old Android) send fewer. It enters the hash as sent. */
+const NC = /^[0-9a-fA-F]{1,8}$/
 const LOWER_HEX = /^[0-9a-f]+$/
 
 /** Upper bounds on the client-supplied strings (the whole body is bounded at 16 KiB as well). */
@@ -96,7 +97,7 @@ function parseDirectives(input: unknown): VerifyRequest['directives'] {
   const nc = optionalString(input, 'nc', 'directives.nc', 8)
   const cnonce = optionalString(input, 'cnonce', 'directives.cnonce', MAX_SHORT)
   if (nc !== undefined && !NC.test(nc)) {
-    throw new Invalid('directives.nc', 'directives.nc must be 8 hexadecimal digits')
+    throw new Invalid('directives.nc', 'directives.nc must be 1 to 8 hexadecimal digits')
   }
   if (qop !== undefined && (nc === undefined || cnonce === undefined)) {
     const missing = nc === undefined ? 'nc' : 'cnonce'

@@ -95,6 +95,7 @@ export async function authenticate(
     bodyHash:
       creds.qop === 'auth-int' ? await hashStreamHex(hashOf(algorithm), req.body()) : undefined,
     now: req.now,
+    clientIp: req.clientIp,
   }
   const recordFailure = () => {
     if (!o.brakes) return
@@ -222,7 +223,7 @@ async function verifyFromIsolate(
   policy: ContextPolicy
 ): Promise<VerifyOutcome | undefined> {
   const row = cache.get(handle, req.now)
-  if (!row || precheck(row, req, policy) || !(await responseMatches(row, req))) return undefined
+  if (!row || precheck(row, req) || !(await responseMatches(row, req))) return undefined
   if (req.nonceExpired) return { outcome: 'stale' }
   return { outcome: 'ok', principal: row.principal, rspauth: await rspauthFor(row, req) }
 }

@@ -11,7 +11,7 @@ import {
   timingSafeEqualString,
 } from '../digest/algorithms.ts'
 import type { AlgorithmName } from '../digest/types.ts'
-import type { ContextPolicy, ContextRequest, VerifyOutcome } from './context-types.ts'
+import type { ContextRequest, VerifyOutcome } from './context-types.ts'
 
 export interface CachedContext {
   username: string
@@ -25,16 +25,11 @@ export interface CachedContext {
   verifiedAt: number
   expires: number
   idleTimeout: number
-  failures: number
   revoked: boolean
 }
 
 /** Outcomes decided before any hashing; undefined = go on and check the response. */
-export function precheck(
-  row: CachedContext,
-  req: ContextRequest,
-  policy: ContextPolicy
-): VerifyOutcome | undefined {
+export function precheck(row: CachedContext, req: ContextRequest): VerifyOutcome | undefined {
   if (row.revoked) return { outcome: 'revoked' }
   if (req.now >= row.expires || req.now >= row.lastUsed + row.idleTimeout) {
     return { outcome: 'ask_authority', reason: 'expired' }
@@ -47,7 +42,6 @@ export function precheck(
   ) {
     return { outcome: 'ask_authority', reason: 'other_user' }
   }
-  if (row.failures >= policy.maxFailures) return { outcome: 'locked' }
   return undefined
 }
 

@@ -15,7 +15,7 @@ export interface ContextPolicy {
   idleTimeout: number
   maxLifetime: number
   revalidateAfter: number
-  /** Mismatched responses a context tolerates before refusing (guessing against a cached key). */
+  /** Mismatched responses from one address before the context refuses that address. */
   maxFailures: number
 }
 
@@ -39,6 +39,8 @@ export interface ContextRequest {
   cnonce?: string
   bodyHash?: string
   now: number
+  /** The client's address: mismatches are counted per address. */
+  clientIp: string
 }
 
 export type VerifyOutcome =

@@ -4,6 +4,7 @@
  * it and records nc in one step.
  */
 import type { VerifyRequest } from '../authority-protocol/v1.ts'
+import { validateVerifyRequest } from '../authority-protocol/validate.ts'
 import { hashOf } from '../digest/algorithms.ts'
 import type { ContextRequest, VerifyOutcome } from './context-types.ts'
 import type { Trace } from './decision-log.ts'
@@ -13,6 +14,7 @@ import {
   type Acceptance,
   authorityUnavailable,
   challengeFor,
+  invalidRequest,
   staleFor,
   type Verdict,
 } from './verdict.ts'
@@ -32,6 +34,13 @@ export interface Attempt {
 
 export async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Verdict> {
   const { request, handle, trace } = a
+  // The header grammar is more lenient than protocol v1 (e.g. nc of 1-8 hex digits, v1 wants 8):
+  // what the authority would refuse as invalid is the client's error (400), not an outage (503).
+  const verifyRequest = toVerifyRequest(o.serverId, request)
+  const valid = validateVerifyRequest(verifyRequest)
+  if (!valid.ok) {
+    return invalidRequest(`unverifiable_${valid.error.field || 'request'}`, valid.error.message)
+  }
   if (o.brakes) {
     const verdict = await o.brakes.store.admit(
       a.clientIp,
@@ -51,7 +60,7 @@ export async function initialAuthentication(o: ResolvedOptions, a: Attempt): Pro
     }
   }
   trace.authorityCalled = true
-  const answer = await o.authority.verify(toVerifyRequest(o.serverId, request))
+  const answer = await o.authority.verify(verifyRequest)
   if (answer.result === 'fault') {
     return authorityUnavailable(`authority_${answer.reason}`, DEFAULTS.retryAfterAuthorityFault)
   }

@@ -23,6 +23,9 @@ import type {
   VerifyOutcome,
 } from './context-types.ts'
 
+/** Mismatches from one address are counted over this long. */
+const FAILURE_WINDOW_SECONDS = 300
+
 /** nc state outlives its nonce by this much, so a late replay is still recognised. */
 const NONCE_GRACE_SECONDS = 120
 
@@ -45,7 +48,12 @@ export class SecurityContext extends DurableObject {
       realm TEXT NOT NULL, principal TEXT NOT NULL, algorithm TEXT NOT NULL,
       session_key TEXT NOT NULL, created INTEGER NOT NULL, last_used INTEGER NOT NULL,
       verified_at INTEGER NOT NULL, expires INTEGER NOT NULL, idle_timeout INTEGER NOT NULL,
-      failures INTEGER NOT NULL, revoked INTEGER NOT NULL)`)
+      revoked INTEGER NOT NULL)`)
+    // Mismatched responses per client address: a guesser is stopped without locking out the
+    // real client, who answers from another address.
+    this.ctx.storage.sql.exec(
+      'CREATE TABLE IF NOT EXISTS failures (ip TEXT PRIMARY KEY, count INTEGER NOT NULL, since INTEGER NOT NULL)'
+    )
     this.ctx.storage.sql.exec(
       'CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, state BLOB NOT NULL, expires INTEGER NOT NULL)'
     )
@@ -55,11 +63,11 @@ export class SecurityContext extends DurableObject {
   async verify(req: ContextRequest, policy: ContextPolicy): Promise<VerifyOutcome> {
     const row = this.load()
     if (!row) return { outcome: 'ask_authority', reason: 'no_context' }
-    const early = precheck(row, req, policy)
+    const early = precheck(row, req)
     if (early) return early
+    if (this.failuresOf(req.clientIp, req.now) >= policy.maxFailures) return { outcome: 'locked' }
     if (!(await responseMatches(row, req))) {
-      this.ctx.storage.sql.exec('UPDATE context SET failures = failures + 1 WHERE id = 1')
-      row.failures += 1
+      this.recordFailure(req.clientIp, req.now)
       return { outcome: 'mismatch' }
     }
     if (req.now - row.verifiedAt >= policy.revalidateAfter) {
@@ -69,12 +77,8 @@ export class SecurityContext extends DurableObject {
 
     // Synchronous from here to the write: the nc check-and-record is atomic.
     if (!this.checkAndRecordNc(req, policy)) return { outcome: 'replay' }
-    this.ctx.storage.sql.exec(
-      'UPDATE context SET last_used = ?, failures = 0 WHERE id = 1',
-      req.now
-    )
+    this.ctx.storage.sql.exec('UPDATE context SET last_used = ? WHERE id = 1', req.now)
     row.lastUsed = req.now
-    row.failures = 0
     const rspauth = await rspauthFor(row, req)
     const key = policy.replay === 'off' ? { cached: { ...row } } : {}
     return { outcome: 'ok', principal: row.principal, rspauth, ...key }
@@ -97,14 +101,13 @@ export class SecurityContext extends DurableObject {
       verifiedAt: req.now,
       expires: created + policy.maxLifetime,
       idleTimeout: policy.idleTimeout,
-      failures: 0,
       revoked: false,
     }
     const recorded = req.nonceExpired ? true : this.checkAndRecordNc(req, policy)
     this.ctx.storage.sql.exec(
       `INSERT OR REPLACE INTO context (id, username, userhash, realm, principal, algorithm,
-        session_key, created, last_used, verified_at, expires, idle_timeout, failures, revoked)
-       VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0)`,
+        session_key, created, last_used, verified_at, expires, idle_timeout, revoked)
+       VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
       row.username,
       row.userhash ? 1 : 0,
       row.realm,
@@ -175,6 +178,28 @@ export class SecurityContext extends DurableObject {
     this.scheduleAlarm(Math.min(row.expires, idleAt, next ?? Number.POSITIVE_INFINITY))
   }
 
+  private failuresOf(ip: string, now: number): number {
+    const row = this.failureRow(ip)
+    return row && now - row.since < FAILURE_WINDOW_SECONDS ? row.count : 0
+  }
+
+  private recordFailure(ip: string, now: number): void {
+    const row = this.failureRow(ip)
+    const fresh = !row || now - row.since >= FAILURE_WINDOW_SECONDS
+    this.ctx.storage.sql.exec(
+      'INSERT OR REPLACE INTO failures (ip, count, since) VALUES (?, ?, ?)',
+      ip,
+      fresh ? 1 : row.count + 1,
+      fresh ? now : row.since
+    )
+  }
+
+  private failureRow(ip: string): { count: number; since: number } | undefined {
+    return this.ctx.storage.sql
+      .exec<{ count: number; since: number }>('SELECT count, since FROM failures WHERE ip = ?', ip)
+      .toArray()[0]
+  }
+
   private checkAndRecordNc(req: ContextRequest, policy: ContextPolicy): boolean {
     if (policy.replay === 'off' || req.nc === undefined) return true
     const found = this.ctx.storage.sql
@@ -221,7 +246,6 @@ export class SecurityContext extends DurableObject {
           verifiedAt: Number(r.verified_at),
           expires: Number(r.expires),
           idleTimeout: Number(r.idle_timeout),
-          failures: Number(r.failures),
           revoked: r.revoked === 1,
         }
       : null

@@ -366,7 +366,7 @@ describe('bad requests get 4xx JSON, never 5xx', () => {
         { ...good, directives: { ...good.directives, algorithm: 'sha-256' } },
         'directives.algorithm',
       ],
-      [{ ...good, directives: { ...good.directives, nc: '1' } }, 'directives.nc'],
+      [{ ...good, directives: { ...good.directives, nc: '00000000g' } }, 'directives.nc'],
       [{ ...good, directives: { ...good.directives, cnonce: undefined } }, 'directives.cnonce'],
       [{ ...good, directives: { ...good.directives, qop: 'auth-int' } }, 'bodyHash'],
     ]

@@ -478,6 +478,36 @@ describe('brakes', () => {
   })
 })
 
+describe('guessing against a cached key', () => {
+  it('refuses the guessing address after 5 mismatches, and only that address', async () => {
+    const challenge = challengeOf(await get('/private/g'))
+    const as = (ip: string, h: string) =>
+      get('/private/g', { 'cf-connecting-ip': ip, authorization: h })
+    const real = (nc: number) =>
+      authorization({ user: 'alice', password: 'wonderland', ...challenge, uri: '/private/g', nc })
+    expect((await as('198.51.100.1', await real(1))).status).toBe(200)
+    const decisions = captureDecisions()
+    for (let i = 0; i < 6; i++) {
+      const guess = await authorization({
+        user: 'alice',
+        password: `guess${i}`,
+        ...challenge,
+        uri: '/private/g',
+        nc: 100 + i,
+      })
+      expect((await as('198.51.100.66', guess)).status).toBe(401)
+    }
+    expect(decisions.map((d) => d.reason)).toEqual([
+      ...Array(5).fill('response_mismatch'),
+      'context_locked',
+    ])
+    // Even a right answer from the guessing address is refused; the real client is not.
+    expect((await as('198.51.100.66', await real(200))).status).toBe(401)
+    expect((await as('198.51.100.1', await real(2))).status).toBe(200)
+    expect(authority.calls).toBe(1)
+  })
+})
+
 describe('origin faults', () => {
   it('answers 502 + Retry-After when the origin is unreachable', async () => {
     origin.down = true

@@ -1,0 +1,99 @@
+/**
+ * Password guessing against the real gate (shared default gate, brakes as documented in
+ * README.md "Configuration": BRAKE_USER_FAILURES 10 and BRAKE_CLIENT_FAILURES 50 per client
+ * address within BRAKE_WINDOW 300 s). The gate keys its brakes on CF-Connecting-IP, which
+ * `wrangler dev` passes through as the client sent it: each test uses addresses of its own.
+ *   - guessing one user's password: the guess after the threshold gets 429 + Retry-After, and no
+ *     braked attempt reaches the authority; the real user on another client keeps working;
+ *   - spraying guesses over many users from one client: that client is braked as a whole.
+ */
+import { describe, expect, it } from 'vitest'
+import { e2e } from './support/context.ts'
+import { tailVerifications, workerLog } from './support/decisions.ts'
+import { type Answer, digestSession } from './support/digest-session.ts'
+import { ALICE, BOB } from './support/users.ts'
+
+const USER_FAILURES = 10
+const CLIENT_FAILURES = 50
+const WINDOW_SECONDS = 300
+
+/** One login attempt as a fresh client would make it: challenge, then credentials. */
+function attempt(user: string, password: string, clientIp: string, path: string): Promise<Answer> {
+  return digestSession(e2e().gates.default, user, password, { clientIp }).get(path)
+}
+
+function expectBraked(answer: Answer): void {
+  expect(answer.status, answer.body).toBe(429)
+  const retryAfter = Number(answer.headers.get('retry-after'))
+  expect(retryAfter).toBeGreaterThan(0)
+  expect(retryAfter).toBeLessThanOrEqual(WINDOW_SECONDS)
+  expect(JSON.parse(answer.body)).toMatchObject({ error: 'too_many_requests' })
+}
+
+describe('password guessing against one user', () => {
+  const ATTACKER = '198.51.100.150'
+  const OTHER_CLIENT = '198.51.100.151'
+
+  it(`is braked (429) after ${USER_FAILURES} failures, while the real user keeps working`, async () => {
+    const gate = e2e().gates.default
+    // The real user, logged in on another client before the attack.
+    const real = digestSession(gate, BOB.name, BOB.password, { clientIp: OTHER_CLIENT })
+    expect((await real.get('/private/brakes/before')).status).toBe(200)
+
+    const verifications = tailVerifications(workerLog('authority'))
+    const statuses: number[] = []
+    for (let i = 1; i <= USER_FAILURES; i++) {
+      const answer = await attempt(BOB.name, `guess-${i}`, ATTACKER, `/private/brakes/${i}`)
+      statuses.push(answer.status)
+      // The real user, in between: the established session and a new login both work.
+      if (i % 5 === 0) {
+        expect((await real.get(`/private/brakes/during/${i}`)).status).toBe(200)
+        expect((await attempt(BOB.name, BOB.password, OTHER_CLIENT, '/private/b')).status).toBe(200)
+      }
+    }
+    expect(statuses).toEqual(Array(USER_FAILURES).fill(401))
+
+    // The next guess is braked, and so is the right password from the guessing client.
+    const braked = await attempt(BOB.name, 'guess-next', ATTACKER, '/private/brakes/next')
+    expectBraked(braked)
+    expectBraked(await attempt(BOB.name, BOB.password, ATTACKER, '/private/brakes/right'))
+    // Per user: another user on the same client is not braked.
+    expect(
+      (await attempt(ALICE.name, ALICE.password, ATTACKER, '/private/brakes/alice')).status
+    ).toBe(200)
+
+    // The real user still works, on its session and with a new login from its own client.
+    expect((await real.get('/private/brakes/after')).status).toBe(200)
+    expect(
+      (await attempt(BOB.name, BOB.password, OTHER_CLIENT, '/private/brakes/relogin')).status
+    ).toBe(200)
+
+    // Only the ten guesses, the two new logins of the real user during the attack, alice's and
+    // the relogin reached the authority: braked attempts never did.
+    const verified = await verifications.quiet()
+    expect(verified.filter((v) => v.result === 'logon_denied')).toHaveLength(USER_FAILURES)
+    expect(verified.filter((v) => v.result === 'ok')).toHaveLength(2 + 1 + 1)
+    console.log(
+      `[brakes] ${USER_FAILURES} guesses → 401, then 429 (Retry-After ${braked.headers.get('retry-after')} s); ` +
+        `${verified.length} authority calls in all`
+    )
+  }, 60_000)
+})
+
+describe('password spraying over many users from one client', () => {
+  const SPRAYER = '198.51.100.160'
+
+  it(`brakes the client as a whole after ${CLIENT_FAILURES} failures, other clients unaffected`, async () => {
+    const statuses: number[] = []
+    for (let i = 1; i <= CLIENT_FAILURES; i++) {
+      // Never the same user twice: the per-user brake stays out of it.
+      statuses.push((await attempt(`spray-${i}`, 'password1', SPRAYER, '/private/spray')).status)
+    }
+    expect(statuses).toEqual(Array(CLIENT_FAILURES).fill(401))
+    expectBraked(await attempt('spray-next', 'password1', SPRAYER, '/private/spray'))
+    expectBraked(await attempt(ALICE.name, ALICE.password, SPRAYER, '/private/spray'))
+    expect((await attempt(ALICE.name, ALICE.password, '198.51.100.161', '/private/x')).status).toBe(
+      200
+    )
+  }, 60_000)
+})
