@@ -5,7 +5,7 @@
  * requests. Storage is the same `<persistTo>/v3` layout that `wrangler dev` and the users CLI use,
  * so users seeded by the CLI are visible and the gate's Durable Objects carry over.
  */
-import { spawn } from 'node:child_process'
+
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Log, Miniflare, MiniflareOptions, WorkerOptions } from 'miniflare'
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from 'wrangler'
+import { runProgram } from './run-program.ts'
 import {
   CONFIGS,
   childEnv,
@@ -24,21 +25,13 @@ import {
 } from './stack-paths.ts'
 import { assertPortsFree } from './stack-ports.ts'
 import { readDotenv, type SecretFiles } from './stack-secrets.ts'
-import { extraGatePersistTo, prepareStack, wiringVars } from './stack-start.ts'
+import { extraGatePersistTo, prepareStack, type StackBasics, wiringVars } from './stack-start.ts'
 
-export interface ServeOptions {
-  gatePort?: number
-  authorityPort?: number
-  originPort?: number
-  persistTo?: string
-  secrets?: SecretFiles
+export interface ServeOptions extends StackBasics {
   /** Extra `[vars]` overrides for the gate (e.g. ALGORITHMS, REPLAY_MODE for a benchmark). */
   gateVars?: Record<string, string>
-  /** Create the demo users (default true). */
-  seed?: boolean
   /** Print workerd's output (console.log of the workers); default false. */
   verbose?: boolean
-  onProgress?: (message: string) => void
 }
 
 export interface ServedWorker {
@@ -80,26 +73,18 @@ async function loadMiniflare(): Promise<MiniflareModule> {
 }
 
 /** `wrangler deploy --dry-run --outdir`: the bundle wrangler would upload. */
-export function bundleWorker(config: string, outdir: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [WRANGLER_CLI, 'deploy', '--dry-run', '--outdir', outdir, '-c', config],
-      { cwd: PROJECT_ROOT, env: childEnv({ NO_COLOR: '1' }), stdio: ['ignore', 'pipe', 'pipe'] }
+export async function bundleWorker(config: string, outdir: string): Promise<string> {
+  const result = await runProgram(
+    process.execPath,
+    [WRANGLER_CLI, 'deploy', '--dry-run', '--outdir', outdir, '-c', config],
+    { cwd: PROJECT_ROOT, env: childEnv({ NO_COLOR: '1' }) }
+  )
+  if (result.code !== 0) {
+    throw new Error(
+      `bundling ${config} failed (exit ${result.code}):\n${result.stdout}${result.stderr}`
     )
-    let output = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString()
-    })
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString()
-    })
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      if (code === 0) resolve(join(outdir, 'index.js'))
-      else reject(new Error(`bundling ${config} failed (exit ${code}):\n${output}`))
-    })
-  })
+  }
+  return join(outdir, 'index.js')
 }
 
 interface WorkerPlan {
@@ -154,21 +139,8 @@ function secretBindings(file: string): Record<string, string> {
 }
 
 export async function serveStack(options: ServeOptions = {}): Promise<ServedStack> {
-  const ports = {
-    gate: options.gatePort ?? DEFAULT_PORTS.gate,
-    authority: options.authorityPort ?? DEFAULT_PORTS.authority,
-    origin: options.originPort ?? DEFAULT_PORTS.origin,
-  }
-  const persistTo = options.persistTo ?? DEFAULT_PERSIST_TO
-  const secrets = options.secrets ?? PROJECT_SECRETS
+  const { ports, persistTo, secrets } = await prepareStack(options)
   const verbose = options.verbose ?? false
-  await assertPortsFree(ports)
-  await prepareStack({
-    persistTo,
-    secrets,
-    seed: options.seed ?? true,
-    onProgress: options.onProgress,
-  })
 
   const bundles = mkdtempSync(join(tmpdir(), 'digest-gate-serve-'))
   const script = async (name: string, config: string) => {

@@ -22,14 +22,7 @@ import {
   type WorkerSpec,
 } from './stack-wrangler-dev.ts'
 
-export interface StackOptions {
-  gatePort?: number
-  authorityPort?: number
-  originPort?: number
-  /** Default: .wrangler/state in the project (the users CLI's default too). */
-  persistTo?: string
-  /** Default: .dev.vars and authority/.dev.vars in the project. */
-  secrets?: SecretFiles
+export interface StackOptions extends StackBasics {
   /** Extra `[vars]` overrides for the gate. */
   gateVars?: Record<string, string>
   /** Do not print the children's output (it still goes to logDir when given). */
@@ -37,10 +30,6 @@ export interface StackOptions {
   logDir?: string
   /** Isolate the dev registry of this stack (tests). */
   registryPath?: string
-  /** Create the demo users (default true). */
-  seed?: boolean
-  /** Called with progress messages (secrets written, users seeded). */
-  onProgress?: (message: string) => void
 }
 
 export interface GateOptions {
@@ -85,23 +74,26 @@ export function wiringVars(ports: { authority: number; origin: number }): Record
   }
 }
 
-/** Writes missing secrets and seeds the demo users: what `npm start` does before starting. */
-export async function prepareStack(options: {
-  persistTo: string
-  secrets: SecretFiles
-  seed: boolean
+/** What every way of running the stack is given. */
+export interface StackBasics {
+  gatePort?: number
+  authorityPort?: number
+  originPort?: number
+  /** Default: .wrangler/state in the project (the users CLI's default too). */
+  persistTo?: string
+  /** Default: .dev.vars and authority/.dev.vars in the project. */
+  secrets?: SecretFiles
+  /** Create the demo users (default true). */
+  seed?: boolean
+  /** Called with progress messages (secrets written, users seeded). */
   onProgress?: (message: string) => void
-}): Promise<void> {
-  mkdirSync(options.persistTo, { recursive: true })
-  const written = await ensureSecrets(options.secrets, LOCAL_SERVER_ID)
-  for (const line of written) options.onProgress?.(`generated local secrets: ${line}`)
-  if (options.seed) {
-    const output = await seedDemoUsers({ persistTo: options.persistTo })
-    if (output.trim() !== '') options.onProgress?.(output.trim())
-  }
 }
 
-export async function startStack(options: StackOptions = {}): Promise<Stack> {
+/**
+ * Checks the ports are free, writes missing secrets and seeds the demo users: what `npm start`
+ * and `npm run serve` do before starting anything.
+ */
+export async function prepareStack(options: StackBasics) {
   const ports = {
     gate: options.gatePort ?? DEFAULT_PORTS.gate,
     authority: options.authorityPort ?? DEFAULT_PORTS.authority,
@@ -110,12 +102,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const persistTo = options.persistTo ?? DEFAULT_PERSIST_TO
   const secrets = options.secrets ?? PROJECT_SECRETS
   await assertPortsFree(ports)
-  await prepareStack({
-    persistTo,
-    secrets,
-    seed: options.seed ?? true,
-    onProgress: options.onProgress,
-  })
+  mkdirSync(persistTo, { recursive: true })
+  const written = await ensureSecrets(secrets, LOCAL_SERVER_ID)
+  for (const line of written) options.onProgress?.(`generated local secrets: ${line}`)
+  if (options.seed ?? true) {
+    const output = await seedDemoUsers({ persistTo })
+    if (output.trim() !== '') options.onProgress?.(output.trim())
+  }
+  return { ports, persistTo, secrets }
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const { ports, persistTo, secrets } = await prepareStack(options)
   if (options.logDir) mkdirSync(options.logDir, { recursive: true })
   const output: StackOutput = {
     print: !options.quiet,

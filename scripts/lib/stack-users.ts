@@ -1,5 +1,5 @@
 /** Runs the users CLI (scripts/users.ts, owned by the authority) against a stack's local store. */
-import { spawn } from 'node:child_process'
+import { runProgram } from './run-program.ts'
 import { childEnv, PROJECT_ROOT, USERS_CLI } from './stack-paths.ts'
 
 export interface UsersCliOptions {
@@ -10,28 +10,22 @@ export interface UsersCliOptions {
 }
 
 /** Runs `node scripts/users.ts <args…> --persist-to <dir>`; resolves with its stdout. */
-export function runUsersCli(args: string[], options: UsersCliOptions): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [USERS_CLI, ...args, '--persist-to', options.persistTo], {
+export async function runUsersCli(args: string[], options: UsersCliOptions): Promise<string> {
+  const result = await runProgram(
+    process.execPath,
+    [USERS_CLI, ...args, '--persist-to', options.persistTo],
+    {
       cwd: PROJECT_ROOT,
       env: childEnv(),
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
-    child.stdin.end(options.input ?? '')
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString()
-    })
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-    })
-    child.on('error', reject)
-    child.on('exit', (code) => {
-      if (code === 0) resolve(stdout)
-      else reject(new Error(`users ${args[0] ?? ''} failed (exit ${code}):\n${stderr || stdout}`))
-    })
-  })
+      input: options.input,
+    }
+  )
+  if (result.code !== 0) {
+    throw new Error(
+      `users ${args[0] ?? ''} failed (exit ${result.code}):\n${result.stderr || result.stdout}`
+    )
+  }
+  return result.stdout
 }
 
 /** Creates the demo users if they are missing (the CLI's seed-demo is idempotent). */
