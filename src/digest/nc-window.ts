@@ -38,6 +38,18 @@ export function emptyNcState(size: number): NcState {
   return { highest: 0, seen: new Uint8Array(size / 8) }
 }
 
+/**
+ * A state in which every nc up to `mark` counts as used: what a restarted holder of nc state
+ * assumes below a persisted reservation mark (see SecurityContext), so no replay slips through.
+ */
+export function usedUpTo(mark: number, size: number): NcState {
+  checkSize(size)
+  if (!Number.isInteger(mark) || mark < 0 || mark > MAX_NC) {
+    throw new RangeError(`nc mark must be an integer in 0..${MAX_NC}`)
+  }
+  return { highest: mark, seen: new Uint8Array(size / 8).fill(mark === 0 ? 0 : 0xff) }
+}
+
 export function checkNc(state: NcState, nc: number, mode: ReplayMode): NcVerdict {
   if (!Number.isInteger(nc) || nc < 1 || nc > MAX_NC) return 'too_old'
   if (mode === 'off' || nc > state.highest) return 'fresh'

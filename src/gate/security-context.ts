@@ -6,13 +6,7 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { Principal } from '../authority-protocol/v1.ts'
-import {
-  checkNc,
-  deserializeNcState,
-  emptyNcState,
-  recordNc,
-  serializeNcState,
-} from '../digest/nc-window.ts'
+import { checkNc, MAX_NC, type NcState, recordNc, usedUpTo } from '../digest/nc-window.ts'
 import type { AlgorithmName } from '../digest/types.ts'
 import { type CachedContext, precheck, responseMatches, rspauthFor } from './context-check.ts'
 import type {
@@ -26,6 +20,16 @@ import type {
 /** Mismatches from one address are counted over this long. */
 const FAILURE_WINDOW_SECONDS = 300
 
+/** last_used is written at most this often: the idle timeout needs no finer clock. */
+const LAST_USED_RESOLUTION_SECONDS = 60
+
+/**
+ * nc values are reserved this many at a time: the nc state lives in memory and only the
+ * reservation mark is written, so most requests commit nothing. After a restart every nc up to
+ * the mark counts as used (the client gets stale=true and carries on with a fresh nonce).
+ */
+const NC_RESERVATION = 64
+
 /** nc state outlives its nonce by this much, so a late replay is still recognised. */
 const NONCE_GRACE_SECONDS = 120
 
@@ -35,6 +39,11 @@ export class SecurityContext extends DurableObject {
   /** Cached copy of the single context row; undefined = not loaded, null = none. */
   private row: ContextRow | null | undefined
   private alarmAt: number | undefined
+  /** Per-nonce nc state; storage holds only each nonce's reservation mark. */
+  private readonly ncStates = new Map<
+    string,
+    { state: NcState; reserved: number; expires: number }
+  >()
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env)
@@ -55,7 +64,7 @@ export class SecurityContext extends DurableObject {
       'CREATE TABLE IF NOT EXISTS failures (ip TEXT PRIMARY KEY, count INTEGER NOT NULL, since INTEGER NOT NULL)'
     )
     this.ctx.storage.sql.exec(
-      'CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, state BLOB NOT NULL, expires INTEGER NOT NULL)'
+      'CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, reserved INTEGER NOT NULL, expires INTEGER NOT NULL)'
     )
   }
 
@@ -77,8 +86,10 @@ export class SecurityContext extends DurableObject {
 
     // Synchronous from here to the write: the nc check-and-record is atomic.
     if (!this.checkAndRecordNc(req, policy)) return { outcome: 'replay' }
-    this.ctx.storage.sql.exec('UPDATE context SET last_used = ? WHERE id = 1', req.now)
-    row.lastUsed = req.now
+    if (req.now - row.lastUsed >= LAST_USED_RESOLUTION_SECONDS) {
+      this.ctx.storage.sql.exec('UPDATE context SET last_used = ? WHERE id = 1', req.now)
+      row.lastUsed = req.now
+    }
     const rspauth = await rspauthFor(row, req)
     const key = policy.replay === 'off' ? { cached: { ...row } } : {}
     return { outcome: 'ok', principal: row.principal, rspauth, ...key }
@@ -133,6 +144,7 @@ export class SecurityContext extends DurableObject {
   revoke(): boolean {
     const row = this.load()
     this.ctx.storage.sql.exec('DELETE FROM nonces')
+    this.ncStates.clear()
     if (!row) return false
     this.ctx.storage.sql.exec("UPDATE context SET revoked = 1, session_key = '' WHERE id = 1")
     row.revoked = true
@@ -168,9 +180,12 @@ export class SecurityContext extends DurableObject {
       await this.ctx.storage.deleteAll()
       this.createTables()
       this.row = null
+      this.ncStates.clear()
       return
     }
     this.ctx.storage.sql.exec('DELETE FROM nonces WHERE expires <= ?', now)
+    for (const [nonce, entry] of this.ncStates)
+      if (entry.expires <= now) this.ncStates.delete(nonce)
     const next = this.ctx.storage.sql
       .exec<{ at: number | null }>('SELECT MIN(expires) AS at FROM nonces')
       .one().at
@@ -202,21 +217,35 @@ export class SecurityContext extends DurableObject {
 
   private checkAndRecordNc(req: ContextRequest, policy: ContextPolicy): boolean {
     if (policy.replay === 'off' || req.nc === undefined) return true
-    const found = this.ctx.storage.sql
-      .exec<{ state: ArrayBuffer }>('SELECT state FROM nonces WHERE nonce = ?', req.nonce)
-      .toArray()[0]
-    const state = found
-      ? deserializeNcState(new Uint8Array(found.state), policy.windowSize)
-      : emptyNcState(policy.windowSize)
-    if (checkNc(state, req.nc, policy.replay) !== 'fresh') return false
-    const expires = req.nonceIssuedAt + policy.nonceLifetime + NONCE_GRACE_SECONDS
-    this.ctx.storage.sql.exec(
-      'INSERT OR REPLACE INTO nonces (nonce, state, expires) VALUES (?, ?, ?)',
-      req.nonce,
-      serializeNcState(recordNc(state, req.nc, policy.replay)),
-      expires
-    )
-    if (!found) this.scheduleAlarm(expires)
+    let entry = this.ncStates.get(req.nonce)
+    if (!entry) {
+      const found = this.ctx.storage.sql
+        .exec<{ reserved: number; expires: number }>(
+          'SELECT reserved, expires FROM nonces WHERE nonce = ?',
+          req.nonce
+        )
+        .toArray()[0]
+      entry = {
+        // Seen before this object's memory began: anything up to the mark may have been used.
+        state: usedUpTo(found?.reserved ?? 0, policy.windowSize),
+        reserved: found?.reserved ?? 0,
+        expires: found?.expires ?? req.nonceIssuedAt + policy.nonceLifetime + NONCE_GRACE_SECONDS,
+      }
+      this.ncStates.set(req.nonce, entry)
+    }
+    if (checkNc(entry.state, req.nc, policy.replay) !== 'fresh') return false
+    entry.state = recordNc(entry.state, req.nc, policy.replay)
+    if (req.nc > entry.reserved) {
+      const first = entry.reserved === 0
+      entry.reserved = Math.min(req.nc + NC_RESERVATION, MAX_NC)
+      this.ctx.storage.sql.exec(
+        'INSERT OR REPLACE INTO nonces (nonce, reserved, expires) VALUES (?, ?, ?)',
+        req.nonce,
+        entry.reserved,
+        entry.expires
+      )
+      if (first) this.scheduleAlarm(entry.expires)
+    }
     return true
   }
 

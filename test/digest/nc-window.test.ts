@@ -11,6 +11,7 @@ import {
   type ReplayMode,
   recordNc,
   serializeNcState,
+  usedUpTo,
 } from '../../src/digest/nc-window.ts'
 
 /** check, then record when fresh: what the security-context object does per request. */
@@ -252,5 +253,26 @@ describe('serialization', () => {
   it('refuses bytes too short to be a state', () => {
     expect(() => deserializeNcState(new Uint8Array(11), 64)).toThrow(RangeError)
     expect(() => deserializeNcState(new Uint8Array(0), 64)).toThrow(RangeError)
+  })
+})
+
+describe('usedUpTo (restart below a reservation mark)', () => {
+  it('refuses every nc up to the mark and accepts every one above it', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 100_000 }),
+        fc.integer({ min: 1, max: 200_000 }),
+        (mark, nc) => {
+          for (const mode of ['window', 'strict'] as const) {
+            const verdict = checkNc(usedUpTo(mark, 128), nc, mode)
+            expect(verdict === 'fresh').toBe(nc > mark)
+          }
+        }
+      )
+    )
+  })
+
+  it('is the empty state at mark 0', () => {
+    expect(usedUpTo(0, 64)).toEqual(emptyNcState(64))
   })
 })

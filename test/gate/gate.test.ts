@@ -27,6 +27,15 @@ afterEach(() => {
   vi.restoreAllMocks()
 })
 
+/** Evict every running context object (storage kept), as a restart or an idle eviction would. */
+async function evictAllContexts(): Promise<void> {
+  for (const id of await listDurableObjectIds(env.CONTEXTS)) {
+    await evictDurableObject(env.CONTEXTS.get(id)).catch(() => {
+      // not running: nothing to evict
+    })
+  }
+}
+
 const get = (path: string, headers: Record<string, string> = {}) =>
   exports.default.fetch(new Request(GATE + path, { headers }))
 
@@ -390,10 +399,22 @@ describe('context lifetime', () => {
   it('survives eviction of the context object with no authority call', async () => {
     const alice = client(gate(), 'alice', 'wonderland')
     expect((await alice.fetch('/private/1')).status).toBe(200)
-    for (const id of await listDurableObjectIds(env.CONTEXTS)) {
-      await evictDurableObject(env.CONTEXTS.get(id))
-    }
+    await evictAllContexts()
     expect((await alice.fetch('/private/2')).status).toBe(200)
+    expect(authority.calls).toBe(1)
+  })
+
+  it('refuses after eviction a replay of a request answered before it (reserved nc marks)', async () => {
+    const alice = client(gate(), 'alice', 'wonderland')
+    expect((await alice.fetch('/private/r1')).status).toBe(200)
+    expect((await alice.fetch('/private/r1')).status).toBe(200)
+    const captured = alice.sent.at(-1)?.authorization ?? ''
+    await evictAllContexts()
+    const replay = await get('/private/r1', { authorization: captured })
+    expect(replay.status).toBe(401)
+    expect(challengeOf(replay).stale).toBe(true)
+    // The real client carries on through the stale challenge, without the authority.
+    expect((await alice.fetch('/private/r2')).status).toBe(200)
     expect(authority.calls).toBe(1)
   })
 

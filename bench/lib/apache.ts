@@ -1,0 +1,168 @@
+/**
+ * Row (e): Debian's Apache httpd with mod_auth_digest (MD5, qop=auth) on the gate's realm, as a
+ * reverse proxy to the same demo origin, in a throwaway ServerRoot of its own on 127.0.0.1.
+ * Two protected prefixes share one server: /nc-on/ (AuthDigestNcCheck On) and /nc-off/.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { userInfo } from 'node:os'
+import { join } from 'node:path'
+
+export const APACHE_BIN = '/usr/sbin/apache2'
+const MODULES = '/usr/lib/apache2/modules'
+export const NC_ON_PREFIX = '/nc-on'
+export const NC_OFF_PREFIX = '/nc-off'
+
+export interface ApacheServer {
+  readonly version: string
+  readonly pid: number
+  readonly errorLog: string
+  stop(): Promise<void>
+}
+
+/** Installs Apache through bench/setup-apache.sh when missing; false when it cannot. */
+export function ensureApache(setupScript: string, log: (message: string) => void): boolean {
+  if (existsSync(APACHE_BIN) && existsSync(join(MODULES, 'mod_auth_digest.so'))) return true
+  log('installing Debian apache2 (bench/setup-apache.sh)')
+  const run = spawnSync('bash', [setupScript], { stdio: 'inherit' })
+  return run.status === 0 && existsSync(APACHE_BIN)
+}
+
+export function apacheVersion(): string {
+  const out = spawnSync(APACHE_BIN, ['-v'], { encoding: 'utf8' }).stdout ?? ''
+  return /Server version:\s*(\S+)/.exec(out)?.[1] ?? 'unknown'
+}
+
+function apacheConfig(o: {
+  dir: string
+  port: number
+  originPort: number
+  realm: string
+  htdigest: string
+  user: string | undefined
+}): string {
+  const modules = [
+    'mpm_event',
+    'authn_core',
+    'authn_file',
+    'authz_core',
+    'authz_user',
+    'auth_digest',
+    'proxy',
+    'proxy_http',
+  ]
+  const protectedPrefix = (prefix: string, ncCheck: 'On' | 'Off') => `
+<Location "${prefix}/">
+  AuthType Digest
+  AuthName "${o.realm}"
+  AuthDigestProvider file
+  AuthUserFile "${o.htdigest}"
+  AuthDigestQop auth
+  AuthDigestAlgorithm MD5
+  AuthDigestNcCheck ${ncCheck}
+  Require valid-user
+  ProxyPass "http://127.0.0.1:${o.originPort}/"
+</Location>`
+  return `# digest-gate bench: Apache mod_auth_digest in front of the demo origin (generated).
+ServerRoot "${o.dir}"
+ServerName 127.0.0.1
+Listen 127.0.0.1:${o.port}
+PidFile "${o.dir}/httpd.pid"
+DefaultRuntimeDir "${o.dir}/run"
+ErrorLog "${o.dir}/error.log"
+LogLevel warn
+${o.user ? `User ${o.user}\nGroup ${o.user}` : ''}
+${modules.map((m) => `LoadModule ${m}_module ${MODULES}/mod_${m}.so`).join('\n')}
+
+# Debian's mpm_event defaults, keep-alive without a per-connection request limit (as the workers).
+StartServers 2
+MinSpareThreads 25
+MaxSpareThreads 75
+ThreadLimit 64
+ThreadsPerChild 25
+MaxRequestWorkers 150
+MaxConnectionsPerChild 0
+KeepAlive On
+MaxKeepAliveRequests 0
+KeepAliveTimeout 30
+
+# An access log, as any production Apache keeps (the gate logs one line per decision too).
+LogFormat "%h %l %u %t \\"%r\\" %>s %b" common
+CustomLog "${o.dir}/access.log" common
+
+# Room for many clients' nc state (the 1000-byte default holds about a dozen).
+AuthDigestShmemSize 1048576
+${protectedPrefix(NC_ON_PREFIX, 'On')}
+${protectedPrefix(NC_OFF_PREFIX, 'Off')}
+`
+}
+
+function portOpen(port: number): Promise<boolean> {
+  return import('node:net').then(
+    ({ connect }) =>
+      new Promise((resolve) => {
+        const s = connect({ host: '127.0.0.1', port })
+        s.once('connect', () => {
+          s.destroy()
+          resolve(true)
+        })
+        s.once('error', () => resolve(false))
+      })
+  )
+}
+
+export async function startApache(o: {
+  dir: string
+  port: number
+  originPort: number
+  realm: string
+  username: string
+  password: string
+}): Promise<ApacheServer> {
+  mkdirSync(join(o.dir, 'run'), { recursive: true })
+  // Apache's children drop root for this user: they must be able to read the password file.
+  chmodSync(o.dir, 0o755)
+  const htdigest = join(o.dir, 'htdigest')
+  const ha1 = createHash('md5').update(`${o.username}:${o.realm}:${o.password}`).digest('hex')
+  writeFileSync(htdigest, `${o.username}:${o.realm}:${ha1}\n`, { mode: 0o644 })
+  const runAs = userInfo().uid === 0 ? 'www-data' : undefined
+  const conf = join(o.dir, 'httpd.conf')
+  writeFileSync(conf, apacheConfig({ ...o, htdigest, user: runAs }))
+  const check = spawnSync(APACHE_BIN, ['-t', '-f', conf], { encoding: 'utf8' })
+  if (check.status !== 0) throw new Error(`apache config test failed:\n${check.stderr}`)
+
+  const child: ChildProcess = spawn(APACHE_BIN, ['-f', conf, '-DFOREGROUND'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString()
+  })
+  let exited = false
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true
+      resolve()
+    })
+  )
+  const stop = async () => {
+    if (exited) return
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+    await exit
+    clearTimeout(timer)
+  }
+  const deadline = Date.now() + 10_000
+  while (!(await portOpen(o.port))) {
+    if (exited || Date.now() > deadline) {
+      await stop()
+      const log = existsSync(join(o.dir, 'error.log'))
+        ? readFileSync(join(o.dir, 'error.log'), 'utf8')
+        : ''
+      throw new Error(`apache did not start:\n${stderr}\n${log}`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return { version: apacheVersion(), pid: child.pid ?? 0, errorLog: join(o.dir, 'error.log'), stop }
+}

@@ -1,0 +1,90 @@
+/**
+ * CPU accounting from /proc (Linux): the servers' CPU (every process this bench started), the
+ * bench process's own, and the whole machine's, so that a row's cost per request and the CPU other
+ * programs took during it can be reported. Elsewhere the figures are simply absent.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+
+/** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
+const TICK_MS = 10
+
+export interface CpuSample {
+  /** Descendant processes of the bench (workerd, Apache, Miniflare's workerd), ms. */
+  servers: number
+  /** The bench process itself (load generator thread, log reading), ms. */
+  bench: number
+  /** All CPUs of the machine, busy ms. */
+  machine: number
+  at: number
+}
+
+export const procAvailable = existsSync('/proc/self/stat')
+
+function statFields(pid: string): string[] | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The command name may hold spaces: fields start after its closing parenthesis.
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')
+  } catch {
+    return undefined
+  }
+}
+
+function descendantsCpuMs(root: number): number {
+  const parent = new Map<number, number>()
+  const cpu = new Map<number, number>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const f = statFields(entry)
+    if (!f) continue
+    // After the name: state(0) ppid(1) … utime(11) stime(12)
+    parent.set(Number(entry), Number(f[1]))
+    cpu.set(Number(entry), (Number(f[11]) + Number(f[12])) * TICK_MS)
+  }
+  let total = 0
+  for (const [pid, ms] of cpu) {
+    let p = parent.get(pid)
+    while (p !== undefined && p !== root && p > 1) p = parent.get(p)
+    if (p === root && pid !== root) total += ms
+  }
+  return total
+}
+
+function machineBusyMs(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? ''
+  // cpu user nice system idle iowait irq softirq steal …
+  const v = line.trim().split(/\s+/).slice(1).map(Number)
+  const busy = (v[0] ?? 0) + (v[1] ?? 0) + (v[2] ?? 0) + (v[5] ?? 0) + (v[6] ?? 0) + (v[7] ?? 0)
+  return busy * TICK_MS
+}
+
+export function sampleCpu(): CpuSample | undefined {
+  if (!procAvailable) return undefined
+  const own = process.cpuUsage()
+  return {
+    servers: descendantsCpuMs(process.pid),
+    bench: (own.user + own.system) / 1000,
+    machine: machineBusyMs(),
+    at: performance.now(),
+  }
+}
+
+export interface CpuUse {
+  serversMs: number
+  benchMs: number
+  /** CPU that programs other than this bench used meanwhile, in % of one core. */
+  othersPercent: number
+}
+
+export function cpuBetween(a: CpuSample | undefined, b: CpuSample | undefined): CpuUse | undefined {
+  if (!a || !b) return undefined
+  const wall = b.at - a.at
+  const servers = b.servers - a.servers
+  const bench = b.bench - a.bench
+  const others = Math.max(0, b.machine - a.machine - servers - bench)
+  return {
+    serversMs: servers,
+    benchMs: bench,
+    othersPercent: wall > 0 ? (others / wall) * 100 : 0,
+  }
+}
