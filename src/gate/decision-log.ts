@@ -24,6 +24,7 @@ export interface DecisionLog {
   reason?: string
   algorithm?: string
   authorityCalled: boolean
+  /** Durable Object calls: security context, user index, brakes. */
   contextCalls: number
   latencyMs: number
 }

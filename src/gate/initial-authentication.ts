@@ -42,6 +42,7 @@ export async function initialAuthentication(o: ResolvedOptions, a: Attempt): Pro
     return invalidRequest(`unverifiable_${valid.error.field || 'request'}`, valid.error.message)
   }
   if (o.brakes) {
+    trace.contextCalls++
     const verdict = await o.brakes.store.admit(
       a.clientIp,
       request.username,
@@ -76,7 +77,8 @@ export async function initialAuthentication(o: ResolvedOptions, a: Attempt): Pro
   if (hashOf(answer.algorithm) !== hashOf(request.algorithm)) {
     return authorityUnavailable('authority_wrong_algorithm', DEFAULTS.retryAfterAuthorityFault)
   }
-  trace.contextCalls++
+  // The context object, and the user's index of contexts.
+  trace.contextCalls += 2
   const established = await o.contexts.establish(
     handle,
     { ...request, principal: answer.principal, sessionKey: answer.sessionKey },

@@ -6,7 +6,15 @@
  */
 import { DurableObject } from 'cloudflare:workers'
 import type { Principal } from '../authority-protocol/v1.ts'
-import { checkNc, MAX_NC, type NcState, recordNc, usedUpTo } from '../digest/nc-window.ts'
+import {
+  checkNc,
+  deserializeNcState,
+  MAX_NC,
+  type NcState,
+  recordNc,
+  serializeNcState,
+  usedUpTo,
+} from '../digest/nc-window.ts'
 import type { AlgorithmName } from '../digest/types.ts'
 import { type CachedContext, precheck, responseMatches, rspauthFor } from './context-check.ts'
 import type {
@@ -24,11 +32,17 @@ const FAILURE_WINDOW_SECONDS = 300
 const LAST_USED_RESOLUTION_SECONDS = 60
 
 /**
- * nc values are reserved this many at a time: the nc state lives in memory and only the
- * reservation mark is written, so most requests commit nothing. After a restart every nc up to
- * the mark counts as used (the client gets stale=true and carries on with a fresh nonce).
+ * nc values are reserved this many at a time: the nc state lives in memory and a reservation
+ * mark is written only when an nc passes it, so most requests commit nothing. After a crash every
+ * nc up to the mark counts as used (no replay gets through; the client gets stale=true once).
  */
 const NC_RESERVATION = 64
+
+/**
+ * Once a nonce has been quiet this long its exact nc state is written and its mark lowered to
+ * the highest nc seen, so that after an idle eviction the client carries on without a stale.
+ */
+const NC_FLUSH_MS = 2000
 
 /** nc state outlives its nonce by this much, so a late replay is still recognised. */
 const NONCE_GRACE_SECONDS = 120
@@ -39,10 +53,11 @@ export class SecurityContext extends DurableObject {
   /** Cached copy of the single context row; undefined = not loaded, null = none. */
   private row: ContextRow | null | undefined
   private alarmAt: number | undefined
+  private flushTimer: ReturnType<typeof setTimeout> | undefined
   /** Per-nonce nc state; storage holds only each nonce's reservation mark. */
   private readonly ncStates = new Map<
     string,
-    { state: NcState; reserved: number; expires: number }
+    { state: NcState; reserved: number; expires: number; dirty: boolean }
   >()
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -64,7 +79,7 @@ export class SecurityContext extends DurableObject {
       'CREATE TABLE IF NOT EXISTS failures (ip TEXT PRIMARY KEY, count INTEGER NOT NULL, since INTEGER NOT NULL)'
     )
     this.ctx.storage.sql.exec(
-      'CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, reserved INTEGER NOT NULL, expires INTEGER NOT NULL)'
+      'CREATE TABLE IF NOT EXISTS nonces (nonce TEXT PRIMARY KEY, state BLOB NOT NULL, reserved INTEGER NOT NULL, expires INTEGER NOT NULL)'
     )
   }
 
@@ -220,16 +235,21 @@ export class SecurityContext extends DurableObject {
     let entry = this.ncStates.get(req.nonce)
     if (!entry) {
       const found = this.ctx.storage.sql
-        .exec<{ reserved: number; expires: number }>(
-          'SELECT reserved, expires FROM nonces WHERE nonce = ?',
+        .exec<{ state: ArrayBuffer; reserved: number; expires: number }>(
+          'SELECT state, reserved, expires FROM nonces WHERE nonce = ?',
           req.nonce
         )
         .toArray()[0]
+      const stored = found && deserializeNcState(new Uint8Array(found.state), policy.windowSize)
       entry = {
-        // Seen before this object's memory began: anything up to the mark may have been used.
-        state: usedUpTo(found?.reserved ?? 0, policy.windowSize),
+        // Past the exact state, anything up to the mark may have been used before a crash.
+        state:
+          found && stored && found.reserved <= stored.highest
+            ? stored
+            : usedUpTo(found?.reserved ?? 0, policy.windowSize),
         reserved: found?.reserved ?? 0,
         expires: found?.expires ?? req.nonceIssuedAt + policy.nonceLifetime + NONCE_GRACE_SECONDS,
+        dirty: false,
       }
       this.ncStates.set(req.nonce, entry)
     }
@@ -238,15 +258,36 @@ export class SecurityContext extends DurableObject {
     if (req.nc > entry.reserved) {
       const first = entry.reserved === 0
       entry.reserved = Math.min(req.nc + NC_RESERVATION, MAX_NC)
-      this.ctx.storage.sql.exec(
-        'INSERT OR REPLACE INTO nonces (nonce, reserved, expires) VALUES (?, ?, ?)',
-        req.nonce,
-        entry.reserved,
-        entry.expires
-      )
+      this.writeNonce(req.nonce, entry)
       if (first) this.scheduleAlarm(entry.expires)
     }
+    entry.dirty = true
+    this.scheduleFlush()
     return true
+  }
+
+  private writeNonce(nonce: string, entry: { state: NcState; reserved: number; expires: number }) {
+    this.ctx.storage.sql.exec(
+      'INSERT OR REPLACE INTO nonces (nonce, state, reserved, expires) VALUES (?, ?, ?, ?)',
+      nonce,
+      serializeNcState(entry.state),
+      entry.reserved,
+      entry.expires
+    )
+  }
+
+  /** After a quiet spell, write the exact nc states (one commit) and lower their marks. */
+  private scheduleFlush(): void {
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined
+      for (const [nonce, entry] of this.ncStates) {
+        if (!entry.dirty) continue
+        entry.dirty = false
+        entry.reserved = entry.state.highest
+        this.writeNonce(nonce, entry)
+      }
+    }, NC_FLUSH_MS)
   }
 
   /** Alarms fire at the earliest due time; later ones are kept by rescheduling after each sweep. */

@@ -10,6 +10,7 @@ export class UserContexts extends DurableObject {
     ctx.storage.sql.exec(
       'CREATE TABLE IF NOT EXISTS handles (handle TEXT PRIMARY KEY, expires INTEGER NOT NULL)'
     )
+    ctx.storage.sql.exec('CREATE INDEX IF NOT EXISTS handles_by_expiry ON handles (expires)')
   }
 
   add(handle: string, expires: number, now: number): void {

@@ -418,6 +418,17 @@ describe('context lifetime', () => {
     expect(authority.calls).toBe(1)
   })
 
+  it('after a quiet spell and an eviction, the session carries on with no stale round trip', async () => {
+    const alice = client(gate(), 'alice', 'wonderland')
+    expect((await alice.fetch('/private/q1')).status).toBe(200)
+    expect((await alice.fetch('/private/q2')).status).toBe(200)
+    await sleep(2300)
+    await evictAllContexts()
+    expect((await alice.fetch('/private/q3')).status).toBe(200)
+    expect(alice.sent.filter((s) => s.status === 401)).toHaveLength(1)
+    expect(authority.calls).toBe(1)
+  })
+
   it('re-verifies with the authority after revalidateAfter: a disabled user loses access', async () => {
     const g = gate({ REVALIDATE_AFTER: '1' })
     const bob = client(g, 'bob', 'builder')
