@@ -3,23 +3,7 @@
  * identity headers the gate added (every `x-auth-*` header), whether the client's `Authorization`
  * header was (wrongly) forwarded, and the SHA-256 of the body (to check bodies pass unchanged).
  */
-
-/** What the demo origin answers; the e2e tests read this shape. */
-export interface EchoResponse {
-  origin: 'digest-gate-demo-origin'
-  method: string
-  path: string
-  /** The raw query string without the leading `?` ('' when none). */
-  query: string
-  /** Every request header whose name starts with `x-auth-`, by lower-case name. */
-  authHeaders: Record<string, string>
-  authorizationReceived: boolean
-  /** The Accept-Encoding that reached the origin (null when none), to see who negotiates. */
-  acceptEncoding: string | null
-  bodyLength: number
-  /** Lower-case hex SHA-256 of the request body (of the empty string when there is none). */
-  bodySha256: string
-}
+import type { EchoResponse } from './echo.ts'
 
 const IDENTITY_PREFIX = 'x-auth-'
 

@@ -4,18 +4,10 @@
  */
 import { createHash } from 'node:crypto'
 import { expect } from 'vitest'
+import type { EchoResponse } from '../../../demo-origin/src/echo.ts'
 
-export interface Echo {
-  origin: 'digest-gate-demo-origin'
-  method: string
-  path: string
-  query: string
-  authHeaders: Record<string, string>
-  authorizationReceived: boolean
-  acceptEncoding: string | null
-  bodyLength: number
-  bodySha256: string
-}
+/** The demo origin's answer: one shape, declared where it is produced. */
+export type Echo = EchoResponse
 
 export function parseEcho(text: string): Echo {
   let value: unknown
