@@ -135,8 +135,13 @@ export function digestAuth<
     // A WebSocket upgrade (101) cannot be rebuilt; it goes out without Authentication-Info.
     if (c.res.status === 101) return
     const info = await authenticationInfo(o, minter, verdict, now)
-    c.res = new Response(c.res.body, c.res)
-    c.res.headers.set('Authentication-Info', info)
+    try {
+      c.res.headers.set('Authentication-Info', info)
+    } catch {
+      // Immutable headers (a fetch() response passed through as is): rebuild once.
+      c.res = new Response(c.res.body, c.res)
+      c.res.headers.set('Authentication-Info', info)
+    }
   }
 }
 
