@@ -91,11 +91,12 @@ export function buildGate(env: GateEnv): App {
     })
   })
 
+  const toOrigin = forwardOptions(config)
   app.all('*', (c) =>
     forwardToOrigin(
       c.req.raw,
       c.get('digestAuth')?.principal,
-      forwardOptions(config),
+      toOrigin,
       Math.floor(Date.now() / 1000)
     )
   )

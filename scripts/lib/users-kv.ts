@@ -3,11 +3,11 @@
  * the deployed namespace with --remote). Batched: one wrangler run per read, write or delete, so
  * a record and its userhash index keys change together.
  */
-import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { KvEntry, UserSummary } from '../../authority/src/store.ts'
+import { type RunResult, runProgram } from './run-program.ts'
 
 export interface KvTarget {
   /** The deployed namespace (`--remote`) instead of the local store. */
@@ -37,30 +37,21 @@ function targetArgs(target: KvTarget): string[] {
   return ['--binding', 'USERS', ...where, '-c', target.config]
 }
 
-function runWrangler(target: KvTarget, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [target.wrangler, ...args, ...targetArgs(target)], {
+async function runWrangler(target: KvTarget, args: string[]): Promise<string> {
+  let result: RunResult
+  try {
+    result = await runProgram(process.execPath, [target.wrangler, ...args, ...targetArgs(target)], {
       cwd: target.cwd,
       env: { ...process.env, WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', FORCE_COLOR: '0' },
-      stdio: ['ignore', 'pipe', 'pipe'],
     })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-    })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk
-    })
-    child.on('error', (error) => reject(new WranglerError(`cannot run wrangler: ${error.message}`)))
-    child.on('close', (code) => {
-      if (code === 0) resolve(stdout)
-      else {
-        const said = (stderr.trim() || stdout.trim()).split('\n').slice(-15).join('\n')
-        reject(new WranglerError(`wrangler kv ${args.slice(1, 3).join(' ')} failed:\n${said}`))
-      }
-    })
-  })
+  } catch (error) {
+    throw new WranglerError(
+      `cannot run wrangler: ${error instanceof Error ? error.message : error}`
+    )
+  }
+  if (result.code === 0) return result.stdout
+  const said = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-15).join('\n')
+  throw new WranglerError(`wrangler kv ${args.slice(1, 3).join(' ')} failed:\n${said}`)
 }
 
 /** Writes a JSON file only the owner can read (it may hold password hashes), removed after use. */

@@ -9,7 +9,7 @@ import { parseAuthorization } from '../digest/header.ts'
 import type { TokenMinter } from '../digest/tokens.ts'
 import type { AlgorithmName, DigestCredentials } from '../digest/types.ts'
 import { precheck, responseMatches, rspauthFor } from './context-check.ts'
-import type { ContextPolicy, ContextRequest, VerifyOutcome } from './context-types.ts'
+import type { ContextRequest, VerifyOutcome } from './context-types.ts'
 import type { Trace } from './decision-log.ts'
 import { initialAuthentication } from './initial-authentication.ts'
 import type { IsolateContextCache } from './isolate-cache.ts'
@@ -107,7 +107,7 @@ export async function authenticate(
   }
 
   /** The context's answer as a verdict, where it could decide. */
-  const fromContext = (outcome: VerifyOutcome): Verdict | undefined => {
+  const fromContext = (outcome: Decided): Verdict => {
     switch (outcome.outcome) {
       case 'ok':
         return {
@@ -133,14 +133,11 @@ export async function authenticate(
           'SEC_E_LOGON_DENIED',
           outcome.outcome === 'locked' ? 'context_locked' : 'response_mismatch'
         )
-      case 'ask_authority':
-        return undefined
     }
   }
 
   let cached = await verifyWithContext(o, handle, request, w)
-  const decided = fromContext(cached)
-  if (decided) return decided
+  if (cached.outcome !== 'ask_authority') return fromContext(cached)
 
   // Parallel first requests of one context (a page and its assets) wait for the first one's
   // authority call, then verify at the edge, instead of each asking the authority.
@@ -148,10 +145,8 @@ export async function authenticate(
   if (inflight) {
     await inflight.catch(() => {})
     cached = await verifyWithContext(o, handle, request, w)
-    const after = fromContext(cached)
-    if (after) return after
+    if (cached.outcome !== 'ask_authority') return fromContext(cached)
   }
-  if (cached.outcome !== 'ask_authority') throw new Error('unreachable: context decided')
   const attempt = initialAuthentication(o, {
     handle,
     request,
@@ -168,6 +163,9 @@ export async function authenticate(
   }
   return attempt
 }
+
+/** Outcomes the context object decides by itself (all but asking the authority). */
+type Decided = Exclude<VerifyOutcome, { outcome: 'ask_authority' }>
 
 /** What was offered must be what is answered; the uri must name the request target. */
 function checkOffer(
@@ -199,7 +197,7 @@ async function verifyWithContext(
   w: Workspace
 ): Promise<VerifyOutcome> {
   if (o.replay === 'off') {
-    const local = await verifyFromIsolate(w.isolateCache, handle, request, o.policy)
+    const local = await verifyFromIsolate(w.isolateCache, handle, request)
     if (local) return local
   }
   w.trace.contextCalls++
@@ -219,8 +217,7 @@ async function verifyWithContext(
 async function verifyFromIsolate(
   cache: IsolateContextCache,
   handle: string,
-  req: ContextRequest,
-  policy: ContextPolicy
+  req: ContextRequest
 ): Promise<VerifyOutcome | undefined> {
   const row = cache.get(handle, req.now)
   if (!row || precheck(row, req) || !(await responseMatches(row, req))) return undefined

@@ -5,6 +5,7 @@
  */
 import type { VerifyRequest, VerifyResponse } from '../authority-protocol/v1.ts'
 import { parseAlgorithmName } from '../digest/algorithms.ts'
+import { isTimeout } from './timeout.ts'
 
 export type AuthorityAnswer = VerifyResponse | { result: 'fault'; reason: string }
 
@@ -25,9 +26,8 @@ const MAX_ANSWER_BYTES = 64 * 1024
 
 export function httpAuthority(options: HttpAuthorityOptions): AuthorityClient {
   const timeoutMs = options.timeoutMs ?? 5000
-  const send = options.fetcher
-    ? (req: Request) => (options.fetcher as NonNullable<typeof options.fetcher>).fetch(req)
-    : (req: Request) => fetch(req)
+  const fetcher = options.fetcher
+  const send = fetcher ? (req: Request) => fetcher.fetch(req) : (req: Request) => fetch(req)
   return {
     async verify(request) {
       let res: Response
@@ -44,9 +44,7 @@ export function httpAuthority(options: HttpAuthorityOptions): AuthorityClient {
           })
         )
       } catch (err) {
-        const timedOut =
-          err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
-        return { result: 'fault', reason: timedOut ? 'timeout' : 'unreachable' }
+        return { result: 'fault', reason: isTimeout(err) ? 'timeout' : 'unreachable' }
       }
       try {
         if (res.status !== 200) {
@@ -57,9 +55,7 @@ export function httpAuthority(options: HttpAuthorityOptions): AuthorityClient {
         if (text.length > MAX_ANSWER_BYTES) return { result: 'fault', reason: 'answer_too_large' }
         return parseAnswer(JSON.parse(text)) ?? { result: 'fault', reason: 'malformed_answer' }
       } catch (err) {
-        const timedOut =
-          err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
-        return { result: 'fault', reason: timedOut ? 'timeout' : 'malformed_answer' }
+        return { result: 'fault', reason: isTimeout(err) ? 'timeout' : 'malformed_answer' }
       }
     },
   }

@@ -61,11 +61,6 @@ export class Brake extends DurableObject {
     return { ok: true }
   }
 
-  /** Is this user (or this client as a whole) braked? Read-only. */
-  check(user: string, now: number, policy: BrakePolicy): BrakeVerdict {
-    return this.blocked(user, now, policy) ?? { ok: true }
-  }
-
   recordFailure(user: string, now: number, policy: BrakePolicy): void {
     for (const key of [user, ANY_USER]) {
       const row = this.failures(key)

@@ -5,6 +5,7 @@
  */
 import type { Principal } from '../authority-protocol/v1.ts'
 import { signAssertion } from './assertion.ts'
+import { isTimeout } from './timeout.ts'
 
 export interface IdentityHeaders {
   user: string
@@ -94,8 +95,7 @@ export async function forwardToOrigin(
       signal: AbortSignal.timeout(o.timeoutMs),
     })
   } catch (err) {
-    const timedOut =
-      err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')
+    const timedOut = isTimeout(err)
     console.log(
       JSON.stringify({
         event: 'digest-gate.origin_fault',

@@ -34,8 +34,8 @@ export interface Attempt {
 
 export async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Verdict> {
   const { request, handle, trace } = a
-  // The header grammar is more lenient than protocol v1 (e.g. nc of 1-8 hex digits, v1 wants 8):
-  // what the authority would refuse as invalid is the client's error (400), not an outage (503).
+  // Protocol v1 is validated apart from the header grammar: whatever the authority would refuse
+  // as invalid is the client's error (400), not an outage (503).
   const verifyRequest = toVerifyRequest(o.serverId, request)
   const valid = validateVerifyRequest(verifyRequest)
   if (!valid.ok) {

@@ -10,7 +10,7 @@ import type { MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Principal } from '../authority-protocol/v1.ts'
 import { formatAuthenticationInfo } from '../digest/header.ts'
-import { createTokenMinter, type TokenKeys, type TokenMinter } from '../digest/tokens.ts'
+import { createTokenMinter, type TokenMinter } from '../digest/tokens.ts'
 import type { AlgorithmName } from '../digest/types.ts'
 import { refusalResponse } from './answers.ts'
 import { authenticate } from './authenticate.ts'
@@ -31,20 +31,6 @@ export interface DigestAuthResult {
 
 export type DigestAuthVariables = { digestAuth: DigestAuthResult }
 
-/** Token minters hold imported HMAC keys: one per key set per isolate. */
-const minters = new Map<string, Promise<TokenMinter>>()
-
-function minterFor(keys: TokenKeys): Promise<TokenMinter> {
-  const id = JSON.stringify(keys)
-  let m = minters.get(id)
-  if (!m) {
-    m = createTokenMinter(keys)
-    m.catch(() => minters.delete(id))
-    minters.set(id, m)
-  }
-  return m
-}
-
 /**
  * @param options.realm - the protection space; must match the client's `realm`.
  * @param options.authority - who verifies initial authentications (httpAuthority()).
@@ -58,12 +44,23 @@ export function digestAuth<
 >(options: DigestAuthOptions): MiddlewareHandler<E> {
   const o = resolveOptions(options)
   const isolateCache = new IsolateContextCache()
+  // The minter holds the imported HMAC keys: imported once per middleware, again after a failure.
+  let minterPromise: Promise<TokenMinter> | undefined
+  const minterFor = () => {
+    if (!minterPromise) {
+      minterPromise = createTokenMinter(o.nonceKeys)
+      minterPromise.catch(() => {
+        minterPromise = undefined
+      })
+    }
+    return minterPromise
+  }
   const inflight = new Map<string, Promise<Verdict>>()
 
   return async function digestAuth(c, next) {
     const now = Math.floor(Date.now() / 1000)
     const trace: Trace = { started: Date.now(), authorityCalled: false, contextCalls: 0 }
-    const minter = await minterFor(o.nonceKeys)
+    const minter = await minterFor()
     const url = new URL(c.req.url)
     const log = (code: SspiCode, status: number, outcome: string, reason?: string) =>
       o.onDecision({

@@ -5,7 +5,7 @@ import type { ReplayMode } from '../digest/nc-window.ts'
 import type { TokenKeys } from '../digest/tokens.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
 import type { AuthorityClient } from './authority-client.ts'
-import type { BrakePolicy } from './brake.ts'
+import type { BrakePolicy, BrakeVerdict } from './brake.ts'
 import type { ContextStore } from './context-store.ts'
 import type { DecisionLog } from './decision-log.ts'
 
@@ -57,11 +57,9 @@ export interface DigestAuthOptions {
 }
 
 export interface BrakeStore {
-  admit(clientIp: string, user: string, now: number, policy: BrakePolicy): Promise<BrakeAnswer>
+  admit(clientIp: string, user: string, now: number, policy: BrakePolicy): Promise<BrakeVerdict>
   recordFailure(clientIp: string, user: string, now: number, policy: BrakePolicy): Promise<void>
 }
-
-export type BrakeAnswer = { ok: true } | { ok: false; retryAfter: number; reason: string }
 
 export const DEFAULTS = {
   algorithms: ['SHA-256', 'MD5'] as AlgorithmName[],

@@ -47,11 +47,9 @@ const NC_FLUSH_MS = 2000
 /** nc state outlives its nonce by this much, so a late replay is still recognised. */
 const NONCE_GRACE_SECONDS = 120
 
-type ContextRow = CachedContext
-
 export class SecurityContext extends DurableObject {
   /** Cached copy of the single context row; undefined = not loaded, null = none. */
-  private row: ContextRow | null | undefined
+  private row: CachedContext | null | undefined
   private alarmAt: number | undefined
   private flushTimer: ReturnType<typeof setTimeout> | undefined
   /** Per-nonce nc state; storage holds only each nonce's reservation mark. */
@@ -115,7 +113,7 @@ export class SecurityContext extends DurableObject {
     const prior = this.load()
     const created =
       prior && !prior.revoked && prior.username === req.username ? prior.created : req.now
-    const row: ContextRow = {
+    const row: CachedContext = {
       username: req.username,
       userhash: req.userhash,
       realm: req.realm,
@@ -165,25 +163,6 @@ export class SecurityContext extends DurableObject {
     row.revoked = true
     row.sessionKey = ''
     return true
-  }
-
-  /** For administration and tests: what the context holds, without the key. */
-  describe(): {
-    principal: Principal
-    username: string
-    expires: number
-    lastUsed: number
-    revoked: boolean
-  } | null {
-    const row = this.load()
-    if (!row) return null
-    return {
-      principal: row.principal,
-      username: row.username,
-      expires: row.expires,
-      lastUsed: row.lastUsed,
-      revoked: row.revoked,
-    }
   }
 
   /** Sweep expired nonce state; drop the whole context once it has expired or gone idle. */
@@ -298,7 +277,7 @@ export class SecurityContext extends DurableObject {
     void this.ctx.storage.setAlarm(at)
   }
 
-  private load(): ContextRow | null {
+  private load(): CachedContext | null {
     if (this.row !== undefined) return this.row
     const r = this.ctx.storage.sql
       .exec<Record<string, SqlStorageValue>>('SELECT * FROM context WHERE id = 1')

@@ -2,7 +2,6 @@
  * The users CLI for real: `node scripts/users.ts` against a local store in a temporary
  * --persist-to directory, through real `wrangler kv` runs (about 2 s each, hence few of them).
  */
-import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
@@ -10,39 +9,24 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type RunResult, runProgram } from '../../scripts/lib/run-program.ts'
 import { verifyGateToken } from '../../src/authority-protocol/token.ts'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')
 const CLI = join(ROOT, 'scripts', 'users.ts')
 const WRANGLER_TIMEOUT = 60_000
 
-interface Run {
-  code: number | null
-  stdout: string
-  stderr: string
-}
-
 let dir: string
 let persistTo: string
 
-function users(args: string[], options: { stdin?: string; env?: Record<string, string> } = {}) {
-  return new Promise<Run>((resolvePromise, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args, '--persist-to', persistTo], {
-      cwd: ROOT,
-      env: { ...process.env, AUTHORITY_SECRET: '', ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk
-    })
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk
-    })
-    child.on('error', reject)
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr }))
-    child.stdin.end(options.stdin ?? '')
+function users(
+  args: string[],
+  options: { stdin?: string; env?: Record<string, string> } = {}
+): Promise<RunResult> {
+  return runProgram(process.execPath, [CLI, ...args, '--persist-to', persistTo], {
+    cwd: ROOT,
+    env: { ...process.env, AUTHORITY_SECRET: '', ...options.env },
+    input: options.stdin,
   })
 }
 
