@@ -146,7 +146,7 @@ function summarize(profile: Profile, map: SourceMap | undefined): string {
     const seen = new Set<string>()
     for (let id: number | undefined = n.id; id !== undefined; id = parentOf.get(id)) {
       const f = byId.get(id)?.callFrame
-      if (!f || !f.functionName || f.functionName === '(root)') continue
+      if (!f?.functionName || f.functionName === '(root)') continue
       const { key } = name(f)
       if (seen.has(key)) continue
       seen.add(key)

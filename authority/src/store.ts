@@ -59,6 +59,7 @@ const MAX_NAME = 256
 const MAX_GROUP = 64
 export const MAX_GROUPS = 32
 // Control characters (C0, DEL, C1) have no place in names, realms or groups.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
 const GROUP = /^[A-Za-z0-9._@-]+$/
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/

@@ -14,17 +14,9 @@ import { pathToFileURL } from 'node:url'
 import type { Log, Miniflare, MiniflareOptions, WorkerOptions } from 'miniflare'
 import { unstable_getMiniflareWorkerOptions, unstable_readConfig } from 'wrangler'
 import { runProgram } from './run-program.ts'
-import {
-  CONFIGS,
-  childEnv,
-  DEFAULT_PERSIST_TO,
-  DEFAULT_PORTS,
-  PROJECT_ROOT,
-  PROJECT_SECRETS,
-  WRANGLER_CLI,
-} from './stack-paths.ts'
+import { CONFIGS, childEnv, PROJECT_ROOT, WRANGLER_CLI } from './stack-paths.ts'
 import { assertPortsFree } from './stack-ports.ts'
-import { readDotenv, type SecretFiles } from './stack-secrets.ts'
+import { readDotenv } from './stack-secrets.ts'
 import { extraGatePersistTo, prepareStack, type StackBasics, wiringVars } from './stack-start.ts'
 
 export interface ServeOptions extends StackBasics {

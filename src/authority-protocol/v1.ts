@@ -11,8 +11,6 @@
  */
 import type { AlgorithmName, DigestCredentials } from '../digest/types.ts'
 
-export const PROTOCOL_VERSION = 1
-
 /** Path of the verification endpoint on the reference authority. */
 export const VERIFY_PATH = '/v1/verify'
 

@@ -46,12 +46,6 @@ export function isTchar(code: number): boolean {
   return code < 128 && TCHAR[code] === 1
 }
 
-export function isToken(text: string): boolean {
-  if (text.length === 0) return false
-  for (let i = 0; i < text.length; i++) if (!isTchar(text.charCodeAt(i))) return false
-  return true
-}
-
 /** Octets a quoted-string may not carry, even escaped: CTLs other than HTAB, and DEL. */
 export function isForbiddenInQuoted(code: number): boolean {
   return (code < 0x20 && code !== HTAB) || code === 0x7f

@@ -18,8 +18,8 @@
 // ignoreBOM keeps a leading U+FEFF instead of silently dropping it.
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
-const NON_ASCII = /[^\u0000-\u007f]/
-const ABOVE_LATIN1 = /[^\u0000-\u00ff]/
+const NON_ASCII = /[\u0080-\uffff]/
+const ABOVE_LATIN1 = /[\u0100-\uffff]/
 
 export function decodeHeaderText(value: string): string {
   if (!NON_ASCII.test(value) || ABOVE_LATIN1.test(value)) return value

@@ -592,6 +592,7 @@ const anyChar = fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })
 const headerText = (maxLength: number) =>
   fc
     .string({ unit: fc.oneof(interesting, anyChar), maxLength })
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: removing control characters is the point
     .map((s) => s.replace(/[\u0000-\u0008\u000a-\u001f\u007f]/g, ''))
     .filter((s) => s.length <= maxLength && !latin1LooksLikeUtf8(s))
 const lowerHex = (min: number, max: number) =>

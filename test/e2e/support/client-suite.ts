@@ -63,6 +63,7 @@ function checkDelivered(answer: ClientAnswer, client: string): { ok: boolean; pr
   try {
     echo = JSON.parse(answer.body) as Echo
   } catch {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: spotting control characters is the point
     const binary = /[^\x09\x0a\x0d\x20-\x7e\u00a0-\uffff]/.test(answer.body) ? ' (binary)' : ''
     return { ok: false, problem: `200 but the body is not the origin's JSON${binary}` }
   }
