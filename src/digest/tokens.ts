@@ -83,7 +83,7 @@ export interface TokenMinter {
   verifyOpaque(opaque: string): Promise<OpaqueCheck>
 }
 
-/** Throws RangeError on an invalid key id, an empty secret, or two keys sharing one id. */
+/** Throws RangeError on an invalid key id or an empty secret. */
 export async function createTokenMinter(keys: TokenKeys): Promise<TokenMinter> {
   const all = keys.previous === undefined ? [keys.current] : [keys.current, keys.previous]
   for (const key of all) {
@@ -92,13 +92,15 @@ export async function createTokenMinter(keys: TokenKeys): Promise<TokenMinter> {
     }
     if (key.secret.length === 0) throw new RangeError('token key secret must not be empty')
   }
-  if (keys.previous !== undefined && keys.previous.id === keys.current.id) {
-    throw new RangeError('current and previous token keys must have different ids')
-  }
-  const byId = new Map<number, CryptoKey>()
-  for (const key of all) byId.set(key.id, await importHmacKey(key.secret))
+  // Ids derived from secrets may collide (1 rotation in 256): a token whose id names two keys is
+  // checked against both, so a collision costs one extra MAC, never a refused token.
+  const byId = new Map<number, CryptoKey[]>()
+  const imported = await Promise.all(all.map((key) => importHmacKey(key.secret)))
+  all.forEach((key, i) => {
+    byId.set(key.id, [...(byId.get(key.id) ?? []), imported[i] as CryptoKey])
+  })
   const currentId = keys.current.id
-  const currentKey = byId.get(currentId) as CryptoKey
+  const currentKey = imported[0] as CryptoKey
 
   return {
     async mintNonce({ serverId, handle, now }) {
@@ -133,9 +135,9 @@ export async function createTokenMinter(keys: TokenKeys): Promise<TokenMinter> {
     async verifyNonce(nonce, expect) {
       const parsed = parseNonce(nonce)
       if (parsed === undefined) return { ok: false, reason: 'malformed' }
-      const key = byId.get(parsed.fields.keyId)
-      if (key === undefined) return { ok: false, reason: 'unknown_key' }
-      if (!(await macMatches(key, NONCE_LABEL, parsed.bytes)))
+      const candidates = byId.get(parsed.fields.keyId)
+      if (candidates === undefined) return { ok: false, reason: 'unknown_key' }
+      if (!(await macMatchesAny(candidates, NONCE_LABEL, parsed.bytes)))
         return { ok: false, reason: 'bad_mac' }
       const { fields } = parsed
       if (fields.serverId !== expect.serverId) return { ok: false, reason: 'wrong_server' }
@@ -151,9 +153,11 @@ export async function createTokenMinter(keys: TokenKeys): Promise<TokenMinter> {
         return { ok: false, reason: 'malformed' }
       }
       const keyId = bytes[1] as number
-      const key = byId.get(keyId)
-      if (key === undefined) return { ok: false, reason: 'unknown_key' }
-      if (!(await macMatches(key, OPAQUE_LABEL, bytes))) return { ok: false, reason: 'bad_mac' }
+      const candidates = byId.get(keyId)
+      if (candidates === undefined) return { ok: false, reason: 'unknown_key' }
+      if (!(await macMatchesAny(candidates, OPAQUE_LABEL, bytes))) {
+        return { ok: false, reason: 'bad_mac' }
+      }
       return { ok: true, handle: encodeBase64Url(bytes.subarray(2, 2 + HANDLE_BYTES)), keyId }
     },
   }
@@ -237,6 +241,16 @@ async function mac(key: CryptoKey, label: Uint8Array, message: Uint8Array): Prom
   input.set(message, label.length)
   const full = new Uint8Array(await crypto.subtle.sign('HMAC', key, input))
   return full.subarray(0, MAC_BYTES)
+}
+
+/** True when any of the keys produced the token's MAC. */
+async function macMatchesAny(
+  keys: CryptoKey[],
+  label: Uint8Array,
+  token: Uint8Array
+): Promise<boolean> {
+  for (const key of keys) if (await macMatches(key, label, token)) return true
+  return false
 }
 
 /** Recomputes the MAC over everything before the last MAC_BYTES and compares in constant time. */

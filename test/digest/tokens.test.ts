@@ -337,8 +337,22 @@ describe('key rotation', () => {
       RangeError
     )
     await expect(createTokenMinter({ current: { id: 0, secret: '' } })).rejects.toThrow(RangeError)
-    await expect(createTokenMinter({ current: K1, previous: { ...K2, id: 1 } })).rejects.toThrow(
-      RangeError
-    )
+  })
+
+  it('keeps tokens of both keys valid when their ids collide', async () => {
+    const previous = { ...K2, id: K1.id }
+    const before = await createTokenMinter({ current: previous })
+    const during = await createTokenMinter({ current: K1, previous })
+    const handle = newContextHandle()
+    const old = await before.mintNonce({ serverId: 'gate', handle, now: 1000 })
+    const fresh = await during.mintNonce({ serverId: 'gate', handle, now: 1000 })
+    const expect1 = { serverId: 'gate', now: 1000, lifetimeSeconds: 300 }
+    expect((await during.verifyNonce(old, expect1)).ok).toBe(true)
+    expect((await during.verifyNonce(fresh, expect1)).ok).toBe(true)
+    expect((await during.verifyOpaque(await before.mintOpaque(handle))).ok).toBe(true)
+    // A third key sharing the id is still refused.
+    const stranger = await createTokenMinter({ current: { ...K3, id: K1.id } })
+    const forged = await stranger.mintNonce({ serverId: 'gate', handle, now: 1000 })
+    expect(await during.verifyNonce(forged, expect1)).toEqual({ ok: false, reason: 'bad_mac' })
   })
 })
