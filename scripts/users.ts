@@ -37,6 +37,12 @@ import {
 } from './lib/users-kv.ts'
 import { readNewPassword } from './lib/users-password.ts'
 import { revokeAtGate } from './lib/users-revoke.ts'
+import {
+  chooseTokenSecret,
+  DEFAULT_TOKEN_LIFETIME,
+  describeToken,
+  parseDuration,
+} from './lib/users-token.ts'
 
 const ROOT = resolve(import.meta.dirname, '..')
 
@@ -51,13 +57,18 @@ Commands
   import-htdigest <file> [--group g]... [--replace]
                                  import Apache htdigest lines user:realm:md5 (MD5 only)
   export [--htdigest]            print every record (hashes included) as JSON: an admin backup
-  token <serverId>               mint the gate token for a serverId (AUTHORITY_SECRET from the
-                                 environment or authority/.dev.vars)
+  token <serverId> [--realm r]... [--expires 90d]
+                                 mint the gate's AUTHORITY_TOKEN: its serverId, the realms it may
+                                 have verified, an expiry (default ${DEFAULT_TOKEN_LIFETIME}). Signed with
+                                 AUTHORITY_SECRET from the environment (required with --remote)
+                                 or else the local authority/.dev.vars
   seed-demo [--reset]            create the demo users alice, bob, "Jäsøn Doe" if missing
 
 Options
-  --realm <r>          realm (default "${DEFAULT_REALM}")
-  --remote             the deployed USERS namespace instead of the local store
+  --realm <r>          realm (default "${DEFAULT_REALM}"); repeatable with token
+  --expires <n><unit>  token lifetime, unit s m h d w y (y = 365 d), e.g. 90d, 12h
+  --remote             the deployed USERS namespace instead of the local store; with token,
+                       the deployed authority (AUTHORITY_SECRET must be in the environment)
   --persist-to <dir>   local store directory (default .wrangler/state, as npm start)
   --revoke-at <url>    after passwd/disable/remove, revoke the user's contexts at a gate:
                        POST <url>/users/<realm>/<name>/revoke with GATE_ADMIN_TOKEN, e.g.
@@ -65,7 +76,8 @@ Options
 `
 
 const OPTIONS = {
-  realm: { type: 'string' },
+  realm: { type: 'string', multiple: true },
+  expires: { type: 'string' },
   group: { type: 'string', multiple: true },
   remote: { type: 'boolean' },
   'persist-to': { type: 'string' },
@@ -84,7 +96,10 @@ type Options = ReturnType<
 interface Context {
   options: Options
   target: KvTarget
+  /** The first --realm, or the default: the realm of every command but token. */
   realm: string
+  /** Every --realm given (deduplicated), or the default. */
+  realms: string[]
   out: (line: string) => void
 }
 
@@ -340,21 +355,33 @@ const COMMANDS: Record<string, (ctx: Context, args: string[]) => Promise<void>> 
     ctx.out(JSON.stringify(backup, null, 2))
   },
 
-  async token(_ctx, args) {
+  async token(ctx, args) {
     const serverId = oneArgument(args, 'serverId', 'token')
-    const secret =
-      process.env.AUTHORITY_SECRET ||
-      readDotenv(join(ROOT, 'authority', '.dev.vars')).get('AUTHORITY_SECRET')
-    if (!secret) {
+    const expires = ctx.options.expires ?? DEFAULT_TOKEN_LIFETIME
+    const lifetime = parseDuration(expires)
+    if (lifetime === undefined) {
       throw new CliError(
-        'no AUTHORITY_SECRET in the environment or authority/.dev.vars (see authority/.dev.vars.example)'
+        `--expires takes a whole number and a unit (s m h d w y), e.g. 90d or 12h: ${JSON.stringify(expires)}`,
+        2
       )
     }
+    const { secret, note } = chooseTokenSecret({
+      remote: ctx.target.remote,
+      fromEnvironment: process.env.AUTHORITY_SECRET,
+      readLocal: () => readDotenv(join(ROOT, 'authority', '.dev.vars')).get('AUTHORITY_SECRET'),
+      localFile: 'authority/.dev.vars',
+    })
+    const now = Math.floor(Date.now() / 1000)
+    const claims = { serverId, realms: ctx.realms, expiresAt: now + lifetime }
+    let token: string
     try {
-      process.stdout.write(`${await mintGateToken(secret, serverId)}\n`)
+      token = await mintGateToken(secret, claims)
     } catch (error) {
       throw new CliError((error as Error).message)
     }
+    say(note)
+    say(describeToken(claims, now, ctx.options.expires === undefined))
+    ctx.out(token)
   },
 
   async 'seed-demo'(ctx, args) {
@@ -384,9 +411,15 @@ async function main(argv: string[]): Promise<void> {
   if (options.remote && options['persist-to'] !== undefined) {
     throw new CliError('--remote and --persist-to exclude each other', 2)
   }
+  const realms = [...new Set(options.realm ?? [DEFAULT_REALM])].map((r) => checkName('realm', r))
+  if (command !== 'token') {
+    if (realms.length > 1) throw new CliError(`${command} takes one --realm`, 2)
+    if (options.expires !== undefined) throw new CliError('--expires goes with token only', 2)
+  }
   const ctx: Context = {
     options,
-    realm: checkName('realm', options.realm ?? DEFAULT_REALM),
+    realm: realms[0] as string,
+    realms,
     target: {
       remote: options.remote ?? false,
       persistTo: resolve(options['persist-to'] ?? join(ROOT, '.wrangler', 'state')),

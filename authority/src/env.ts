@@ -7,6 +7,8 @@ export interface AuthorityEnv {
   USERS: KVNamespace
   /** HMAC key of the gate tokens (secret: .dev.vars locally, `wrangler secret put` deployed). */
   AUTHORITY_SECRET?: string
+  /** Bearer token of GET /metrics (secret); unset = no /metrics (404). */
+  METRICS_TOKEN?: string
   /** Optional comma-separated list of the realms this authority answers for; unset = all. */
   ALLOWED_REALMS?: string
 }

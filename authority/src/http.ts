@@ -1,4 +1,6 @@
 /** HTTP plumbing of the authority: bounded body reading, bearer tokens, JSON responses. */
+import { timingSafeEqualString } from '../../src/digest/algorithms.ts'
+import { encodeBase64Url } from '../../src/digest/base64url.ts'
 import type { BodyRead } from './verify.ts'
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
@@ -8,6 +10,23 @@ export function bearerToken(request: Request): string | undefined {
   const header = request.headers.get('Authorization')
   const match = header === null ? null : /^bearer +(\S+) *$/i.exec(header)
   return match?.[1]
+}
+
+/**
+ * Whether the request carries `Authorization: Bearer <expected>`. Both sides are hashed first,
+ * so the constant-time comparison also hides the expected token's length.
+ */
+export async function bearerMatches(request: Request, expected: string): Promise<boolean> {
+  const given = bearerToken(request)
+  if (given === undefined) return false
+  const [a, b] = await Promise.all(
+    [given, expected].map(async (text) =>
+      encodeBase64Url(
+        new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
+      )
+    )
+  )
+  return timingSafeEqualString(a as string, b as string)
 }
 
 /**

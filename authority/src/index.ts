@@ -3,7 +3,8 @@
  * model). Protocol: docs/authority-protocol.md.
  *
  *   POST /v1/verify   verification (gate token as bearer)
- *   GET  /metrics     Prometheus counters (per isolate)
+ *   GET  /metrics     Prometheus counters (per isolate); off unless METRICS_TOKEN is set, then
+ *                     with that token as bearer
  *   GET  /healthz     liveness and configuration check
  *
  * Also reachable over a service binding: `.fetch()` on the default export, or RPC `verify()` on
@@ -17,7 +18,7 @@ import {
   type VerifyRpcResult,
 } from '../../src/authority-protocol/v1.ts'
 import type { AuthorityEnv } from './env.ts'
-import { bearerToken, checkRpcBody, jsonResponse, readJsonBody } from './http.ts'
+import { bearerMatches, bearerToken, checkRpcBody, jsonResponse, readJsonBody } from './http.ts'
 import { renderMetrics } from './metrics.ts'
 import { runVerification } from './verify.ts'
 
@@ -26,9 +27,7 @@ export type { AuthorityEnv } from './env.ts'
 async function handle(request: Request, env: AuthorityEnv): Promise<Response> {
   const { pathname } = new URL(request.url)
   const route = ROUTES[pathname]
-  if (route === undefined) {
-    return jsonResponse(404, { error: 'not_found', message: `no route ${pathname}` })
-  }
+  if (route === undefined || route.enabled?.(env) === false) return notFound(pathname)
   if (request.method !== route.method) {
     return jsonResponse(
       405,
@@ -39,8 +38,14 @@ async function handle(request: Request, env: AuthorityEnv): Promise<Response> {
   return route.run(request, env)
 }
 
+function notFound(pathname: string): Response {
+  return jsonResponse(404, { error: 'not_found', message: `no route ${pathname}` })
+}
+
 interface Route {
   method: 'GET' | 'POST'
+  /** A route switched off by configuration answers 404, like one that does not exist. */
+  enabled?(env: AuthorityEnv): boolean
   run(request: Request, env: AuthorityEnv): Promise<Response> | Response
 }
 
@@ -60,10 +65,28 @@ const ROUTES: Record<string, Route | undefined> = {
   },
   '/metrics': {
     method: 'GET',
-    run: () =>
-      new Response(renderMetrics(), {
-        headers: { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' },
-      }),
+    enabled: (env) => (env.METRICS_TOKEN ?? '') !== '',
+    async run(request, env) {
+      if (!(await bearerMatches(request, env.METRICS_TOKEN as string))) {
+        console.warn(
+          JSON.stringify({
+            event: 'authority.metrics_refused',
+            detail: bearerToken(request) === undefined ? 'no_token' : 'bad_token',
+          })
+        )
+        return jsonResponse(
+          401,
+          { error: 'unauthorized', message: 'GET /metrics needs the METRICS_TOKEN as bearer' },
+          { 'WWW-Authenticate': 'Bearer realm="digest-gate-authority metrics"' }
+        )
+      }
+      return new Response(renderMetrics(), {
+        headers: {
+          'Content-Type': 'text/plain; version=0.0.4; charset=utf-8',
+          'Cache-Control': 'no-store',
+        },
+      })
+    },
   },
   '/healthz': {
     method: 'GET',

@@ -1,6 +1,6 @@
 /**
  * One JSON line per verification (Workers Logs index JSON). Names who, where and what happened;
- * never hashes, session keys, responses, tokens or passwords.
+ * never hashes, session keys, responses, tokens, passwords, or a user name that matched nobody.
  */
 import type { VerifyResult } from './metrics.ts'
 
@@ -11,7 +11,10 @@ export interface VerifyLogLine {
   detail?: string
   serverId?: string
   realm?: string
-  /** The canonical name when the user was found, else the name (or userhash) as sent. */
+  /**
+   * The canonical name of a user that was found; absent otherwise. What was sent in place of an
+   * unknown name is never logged: it may be a password typed in the wrong field.
+   */
   user?: string
   userhash?: boolean
   algorithm?: string

@@ -192,7 +192,9 @@ export async function recordKeys(realm: string, name: string): Promise<string[]>
 
 export type Lookup =
   | { found: true; record: UserRecord }
-  | { found: false; reason: 'unknown_user' | 'corrupt_record' | 'invalid_name' }
+  | { found: false; reason: 'unknown_user' | 'invalid_name' }
+  /** A stored record under that name that does not decode: `name` is the key's, for the admin. */
+  | { found: false; reason: 'corrupt_record'; name: string }
 
 /**
  * Finds a user of a realm by name, or by userhash (hex, for the given hash function). Each path
@@ -223,7 +225,7 @@ export async function findUser(
   if (text === null) return { found: false, reason: 'unknown_user' }
   const record = decodeUserRecord(text)
   if (record === undefined || record.name !== name || record.realm !== realm) {
-    return { found: false, reason: 'corrupt_record' }
+    return { found: false, reason: 'corrupt_record', name }
   }
   return { found: true, record }
 }

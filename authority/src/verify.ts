@@ -1,10 +1,15 @@
 /**
  * The one verification code path, shared by HTTP (POST /v1/verify) and RPC (service binding):
- * authenticate the calling gate, validate the request, check that the nonce names that gate,
- * find the user, recompute the response, answer with the principal and the session key.
+ * authenticate the calling gate, validate the request, check that the token covers its serverId
+ * and realm, check that the nonce names that gate, find the user, recompute the response, answer
+ * with the principal and the session key.
  */
 
-import { verifyGateToken } from '../../src/authority-protocol/token.ts'
+import {
+  type GateTokenCheck,
+  type GateTokenClaims,
+  verifyGateToken,
+} from '../../src/authority-protocol/token.ts'
 import type {
   ErrorBody,
   ErrorStatus,
@@ -69,13 +74,9 @@ async function verify(
     log.detail = 'no_secret'
     return errorOutcome(500, 'internal', 'the authority has no AUTHORITY_SECRET configured')
   }
-  const callerId = token === undefined ? undefined : await verifyGateToken(secret, token)
-  if (callerId === undefined) {
-    log.result = 'unauthorized_caller'
-    log.detail = token === undefined ? 'no_token' : 'bad_token'
-    return errorOutcome(401, 'unauthorized', 'a valid gate token is required')
-  }
-  log.serverId = callerId
+  const caller = await authenticateCaller(secret, token, log)
+  if (!caller.ok) return caller.outcome
+  const { claims } = caller
 
   const body = await readBody()
   if (!body.ok) {
@@ -93,16 +94,57 @@ async function verify(
   }
   const request = validated.value
   const { directives } = request
+  // Not the user name: until a user is found it may be anything, a password typed in its place.
   log.realm = directives.realm
-  log.user = directives.username
   log.userhash = directives.userhash
   log.algorithm = directives.algorithm ?? 'MD5'
-  if (request.serverId !== callerId) {
-    log.result = 'unauthorized_caller'
-    log.detail = 'server_id_not_token'
-    return errorOutcome(401, 'unauthorized', 'serverId differs from the server named by the token')
+  if (request.serverId !== claims.serverId) {
+    return unauthorized(
+      log,
+      'server_id_not_token',
+      'serverId differs from the server named by the token'
+    )
+  }
+  if (!claims.realms.includes(directives.realm)) {
+    return unauthorized(
+      log,
+      'realm_not_in_token',
+      "the gate token does not cover the request's realm: mint one naming it (--realm)"
+    )
   }
   return decide(env, request, log)
+}
+
+const REMINT = 'mint a new one with `npm run users -- token <serverId>`'
+
+/** The token's claims, or the 401 that refuses the caller (before its body is read). */
+async function authenticateCaller(
+  secret: string,
+  token: string | undefined,
+  log: VerifyLogLine
+): Promise<{ ok: true; claims: GateTokenClaims } | { ok: false; outcome: Outcome }> {
+  if (token === undefined) {
+    return { ok: false, outcome: unauthorized(log, 'no_token', 'a valid gate token is required') }
+  }
+  const check = await verifyGateToken(secret, token)
+  if (check.valid) {
+    log.serverId = check.claims.serverId
+    return { ok: true, claims: check.claims }
+  }
+  return { ok: false, outcome: refusal(check, log) }
+}
+
+function refusal(check: GateTokenCheck & { valid: false }, log: VerifyLogLine): Outcome {
+  if (check.reason === 'expired') {
+    log.serverId = check.claims.serverId
+    const when = new Date(check.claims.expiresAt * 1000).toISOString()
+    return unauthorized(log, 'expired_token', `the gate token expired at ${when}: ${REMINT}`)
+  }
+  if (check.reason === 'outdated_format') {
+    const message = `this gate token format is no longer accepted: ${REMINT}`
+    return unauthorized(log, 'outdated_token_format', message)
+  }
+  return unauthorized(log, `${check.reason}_token`, 'a valid gate token is required')
 }
 
 /** The verdict on a valid request from an authenticated gate (always 200). */
@@ -131,7 +173,9 @@ async function decide(
       )
     : ({ found: false, reason: 'realm_not_allowed' } as const)
   const record = lookup.found ? lookup.record : undefined
+  // Canonical names only: a found user, or the stored name of a record that failed to decode.
   if (record !== undefined) log.user = record.name
+  else if (!lookup.found && lookup.reason === 'corrupt_record') log.user = lookup.name
 
   const stored = record?.hashes[hash]
   if (record !== undefined && stored === undefined) {
@@ -198,6 +242,12 @@ function denied(
 ): Outcome {
   log.result = reason satisfies VerifyResult
   return { status: 200, body: { result: 'denied', reason } }
+}
+
+function unauthorized(log: VerifyLogLine, detail: string, message: string): Outcome {
+  log.result = 'unauthorized_caller'
+  log.detail = detail
+  return errorOutcome(401, 'unauthorized', message)
 }
 
 function errorOutcome(status: ErrorStatus, error: ErrorBody['error'], message: string): Outcome {

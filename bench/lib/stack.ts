@@ -248,7 +248,11 @@ export async function startBenchStack(options: {
       apache: apacheServer,
       apacheSkipped,
       async authorityVerifications() {
-        const res = await fetch(`http://127.0.0.1:${authority}/metrics`)
+        const res = await fetch(`http://127.0.0.1:${authority}/metrics`, {
+          headers: {
+            Authorization: `Bearer ${readDotenv(secrets.authority).get('METRICS_TOKEN')}`,
+          },
+        })
         const text = await res.text()
         let total = 0
         for (const m of text.matchAll(/^authority_verify_total\{[^}]*\}\s+(\d+)/gm)) {

@@ -3,11 +3,13 @@
  * Normative text: docs/authority-protocol.md. Pure TypeScript, no runtime imports.
  *
  * POST {AUTHORITY_URL}   (e.g. https://authority.example.com/v1/verify)
- *   Authorization: Bearer <gate token>      token bound to the gate's server identity
+ *   Authorization: Bearer <gate token>      token bound to the gate's server identity, its
+ *                                           realms and an expiry
  *   Content-Type: application/json
  *   body: VerifyRequest
  * 200 + VerifyResponse   a verdict (ok or denied)
- * 400 invalid request, 401 caller not authenticated, 413 body too large; 5xx = authority fault.
+ * 400 invalid request, 401 caller not authenticated (or its token does not cover the realm),
+ * 413 body too large; 5xx = authority fault.
  */
 import type { AlgorithmName, DigestCredentials } from '../digest/types.ts'
 
@@ -78,7 +80,13 @@ export interface AuthorityRpc {
   verify(token: string, request: unknown): Promise<VerifyRpcResult>
 }
 
-/** Gate token: `v1.<serverId base64url>.<HMAC-SHA-256(secret, "digest-gate token v1:" + serverId) base64url>`. */
-export const TOKEN_PREFIX = 'v1'
-/** Domain-separation prefix of the token MAC input (followed by the UTF-8 serverId). */
-export const TOKEN_MAC_LABEL = 'digest-gate token v1:'
+/**
+ * Gate token format (its own version, independent of the protocol's):
+ * `v2.<payload base64url>.<HMAC-SHA-256(secret, "digest-gate token v2:" + payload) base64url>`,
+ * the payload naming the serverId, the realms and the expiry (layout in token.ts).
+ */
+export const TOKEN_PREFIX = 'v2'
+/** Domain-separation prefix of the token MAC input (followed by the payload bytes). */
+export const TOKEN_MAC_LABEL = 'digest-gate token v2:'
+/** Prefixes of earlier token formats: refused with advice to mint a new token. */
+export const OUTDATED_TOKEN_PREFIXES: readonly string[] = ['v1']

@@ -5,7 +5,7 @@
 import { env, exports } from 'cloudflare:workers'
 import type { AuthorityEnv } from '../../authority/src/env.ts'
 import { hashesForPassword, recordEntries, type UserRecord } from '../../authority/src/store.ts'
-import { mintGateToken } from '../../src/authority-protocol/token.ts'
+import { type GateTokenClaims, mintGateToken } from '../../src/authority-protocol/token.ts'
 import type { VerifyRequest } from '../../src/authority-protocol/v1.ts'
 import { computeResponse, hashOf } from '../../src/digest/algorithms.ts'
 import { hashHex } from '../../src/digest/hash.ts'
@@ -15,13 +15,18 @@ import type { AlgorithmName, Qop } from '../../src/digest/types.ts'
 export const SECRET = 'test-authority-secret-0123456789abcdef'
 export const SERVER_ID = 'gate-test'
 export const REALM = 'digest-gate'
+/** The realm of RFC 7616 §3.9.2's example user. */
+export const RFC_REALM = 'api@example.org'
 export const URL_VERIFY = 'https://authority.test/v1/verify'
 
 export const authorityEnv = env as unknown as AuthorityEnv
 
-/** The worker reads AUTHORITY_SECRET from its env; tests provide it (no .dev.vars in CI). */
+export const METRICS_TOKEN = 'test-metrics-token-0123456789abcdef'
+
+/** The worker reads its secrets from its env; tests provide them (no .dev.vars in CI). */
 export function configureSecret(): void {
   authorityEnv.AUTHORITY_SECRET = SECRET
+  authorityEnv.METRICS_TOKEN = METRICS_TOKEN
 }
 
 const minter = createTokenMinter({ current: { id: 7, secret: 'the-gate-nonce-key' } })
@@ -35,8 +40,13 @@ export async function gateNonce(serverId = SERVER_ID): Promise<string> {
   })
 }
 
-export function gateToken(serverId = SERVER_ID, secret = SECRET): Promise<string> {
-  return mintGateToken(secret, serverId)
+/** A gate token for SERVER_ID, REALM and RFC_REALM, valid for an hour, unless told otherwise. */
+export function gateToken(options: Partial<GateTokenClaims> & { secret?: string } = {}) {
+  return mintGateToken(options.secret ?? SECRET, {
+    serverId: options.serverId ?? SERVER_ID,
+    realms: options.realms ?? [REALM, RFC_REALM],
+    expiresAt: options.expiresAt ?? Math.floor(Date.now() / 1000) + 3600,
+  })
 }
 
 export async function putUser(
@@ -134,7 +144,10 @@ export async function postVerify(
 
 /** The counters of GET /metrics, by result label. */
 export async function readMetrics(): Promise<Record<string, number>> {
-  const text = await (await exports.default.fetch('https://authority.test/metrics')).text()
+  const response = await exports.default.fetch('https://authority.test/metrics', {
+    headers: { Authorization: `Bearer ${METRICS_TOKEN}` },
+  })
+  const text = await response.text()
   const counts: Record<string, number> = {}
   for (const match of text.matchAll(/^authority_verify_total\{result="([a-z_]+)"\} (\d+)$/gm)) {
     counts[match[1] as string] = Number(match[2])

@@ -115,6 +115,7 @@ describe('findUser', () => {
     expect(await findUser(kv, 'digest-gate', 'bob', { userhash: false })).toEqual({
       found: false,
       reason: 'corrupt_record',
+      name: 'bob',
     })
   })
 })

@@ -21,9 +21,10 @@ let persistTo: string
 
 function users(
   args: string[],
-  options: { stdin?: string; env?: Record<string, string> } = {}
+  options: { stdin?: string; env?: Record<string, string>; store?: false } = {}
 ): Promise<RunResult> {
-  return runProgram(process.execPath, [CLI, ...args, '--persist-to', persistTo], {
+  const store = options.store === false ? [] : ['--persist-to', persistTo]
+  return runProgram(process.execPath, [CLI, ...args, ...store], {
     cwd: ROOT,
     env: { ...process.env, AUTHORITY_SECRET: '', ...options.env },
     input: options.stdin,
@@ -60,10 +61,65 @@ afterAll(() => {
 })
 
 describe('without the store', () => {
-  it('mints gate tokens from AUTHORITY_SECRET', async () => {
+  it('mints gate tokens from AUTHORITY_SECRET: the default realm, a year, said on stderr', async () => {
+    const before = Math.floor(Date.now() / 1000)
     const run = await users(['token', 'gate-local'], { env: { AUTHORITY_SECRET: 'cli-secret' } })
     expect(run.code).toBe(0)
-    expect(await verifyGateToken('cli-secret', run.stdout.trim())).toBe('gate-local')
+    const check = await verifyGateToken('cli-secret', run.stdout.trim())
+    if (!check.valid) throw new Error(`the minted token does not verify: ${check.reason}`)
+    expect(check.claims).toMatchObject({ serverId: 'gate-local', realms: ['digest-gate'] })
+    const lifetime = check.claims.expiresAt - before
+    expect(lifetime).toBeGreaterThanOrEqual(365 * 86_400)
+    expect(lifetime).toBeLessThan(365 * 86_400 + 60)
+    const when = new Date(check.claims.expiresAt * 1000).toISOString()
+    expect(run.stderr).toContain('signed with AUTHORITY_SECRET from the environment')
+    expect(run.stderr).toContain(`token for gate-local, realm digest-gate; expires ${when}`)
+    expect(run.stderr).toContain('the default: --expires to choose')
+    expect(run.stderr).not.toContain(run.stdout.trim())
+  })
+
+  it('mints a token for several realms and a chosen lifetime', async () => {
+    const before = Math.floor(Date.now() / 1000)
+    const run = await users(
+      ['token', 'gate-prod', '--realm', 'api', '--realm', 'digest-gate', '--expires', '12h'],
+      { env: { AUTHORITY_SECRET: 'cli-secret' }, store: false }
+    )
+    expect(run.code).toBe(0)
+    const check = await verifyGateToken('cli-secret', run.stdout.trim())
+    if (!check.valid) throw new Error(`the minted token does not verify: ${check.reason}`)
+    expect(check.claims.realms).toEqual(['api', 'digest-gate'])
+    expect(check.claims.expiresAt - before).toBeGreaterThanOrEqual(12 * 3600)
+    expect(check.claims.expiresAt - before).toBeLessThan(12 * 3600 + 60)
+  })
+
+  it('with --remote, refuses to sign without AUTHORITY_SECRET in the environment', async () => {
+    const run = await users(['token', 'gate-prod', '--remote'], { store: false })
+    expect(run.code).toBe(1)
+    expect(run.stdout).toBe('')
+    expect(run.stderr).toContain('with --remote, set AUTHORITY_SECRET in the environment')
+    const ok = await users(['token', 'gate-prod', '--remote'], {
+      env: { AUTHORITY_SECRET: 'deployed-secret' },
+      store: false,
+    })
+    expect(ok.code).toBe(0)
+    expect((await verifyGateToken('deployed-secret', ok.stdout.trim())).valid).toBe(true)
+  })
+
+  it('refuses a bad --expires, and --expires or several realms elsewhere', async () => {
+    const env = { AUTHORITY_SECRET: 'cli-secret' }
+    for (const args of [
+      ['token', 'gate', '--expires', '12x'],
+      ['token', 'gate', '--expires', '0d'],
+      ['list', '--expires', '1d'],
+      ['list', '--realm', 'a', '--realm', 'b'],
+    ]) {
+      const run = await users(args, { env })
+      expect(run.code).toBe(2)
+      expect(run.stdout).toBe('')
+    }
+    const far = await users(['token', 'gate', '--expires', '999999y'], { env })
+    expect(far.code).toBe(1)
+    expect(far.stderr).toContain('expiresAt must be')
   })
 
   it('refuses a password on the command line and unknown commands', async () => {

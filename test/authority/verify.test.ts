@@ -2,6 +2,7 @@ import { exports } from 'cloudflare:workers'
 import { beforeAll, describe, expect, it, vi } from 'vitest'
 import type { VerifyRpcResult } from '../../src/authority-protocol/v1.ts'
 import { ALGORITHMS, baseHA1, hashOf, userhash } from '../../src/digest/algorithms.ts'
+import { encodeBase64Url } from '../../src/digest/base64url.ts'
 import type { Qop } from '../../src/digest/types.ts'
 import {
   authorityEnv,
@@ -9,9 +10,11 @@ import {
   configureSecret,
   gateNonce,
   gateToken,
+  METRICS_TOKEN,
   postVerify,
   putUser,
   REALM,
+  RFC_REALM,
   readMetrics,
   SERVER_ID,
 } from './helpers.ts'
@@ -26,6 +29,11 @@ beforeAll(async () => {
   await putUser('carol', 'c4rol', { disabled: true })
   await putUser('harry', 'htdigest-pass', { md5Only: true })
 })
+
+/** The last authority.verify line logged. */
+function lastLine(): Record<string, unknown> {
+  return JSON.parse(String(log.mock.calls.at(-1)?.[0]))
+}
 
 async function verdict(response: Response): Promise<unknown> {
   expect(response.status).toBe(200)
@@ -93,7 +101,7 @@ describe('every algorithm and qop verifies', () => {
 })
 
 describe('userhash (RFC 7616 §3.9.2 user, realm and password)', () => {
-  const realm = 'api@example.org'
+  const realm = RFC_REALM
   const name = 'Jäsøn Doe'
   const password = 'Secret, or not?'
 
@@ -198,7 +206,7 @@ describe('denials do not tell unknown user, wrong password and disabled apart', 
     const okResponse = (await (await postVerify(good)).json()) as { sessionKey: string }
     const lines = log.mock.calls.map((call) => JSON.parse(String(call[0])))
     expect(lines.map((line) => [line.result, line.detail, line.user])).toEqual([
-      ['logon_denied', 'unknown_user', 'mallory'],
+      ['logon_denied', 'unknown_user', undefined],
       ['logon_denied', 'wrong_response', 'alice'],
       ['logon_denied', 'disabled', 'carol'],
       ['ok', undefined, 'alice'],
@@ -213,6 +221,32 @@ describe('denials do not tell unknown user, wrong password and disabled apart', 
     const text = log.mock.calls.join('\n')
     expect(text).not.toContain(okResponse.sessionKey)
     expect(text).not.toContain(good.directives.response)
+  })
+
+  it('never logs what was sent in place of an unknown name', async () => {
+    // A password typed into the user name field must not end up in the logs.
+    const typed = 'Tr0ub4dor&3-typed-as-name'
+    const all = [log, warn, vi.spyOn(console, 'error').mockImplementation(() => {})]
+    for (const spy of all) spy.mockClear()
+    const plain = await clientRequest({ username: typed, password: 'x' })
+    const hashed = await clientRequest({ username: typed, password: 'x', userhash: true })
+    const invalid = await clientRequest({ username: `${typed}:with-colon`, password: 'x' })
+    const corrupt = await clientRequest({ username: 'dora', password: 'x' })
+    await authorityEnv.USERS.put('user:digest-gate:dora', '{"not":"a record"}')
+    for (const request of [plain, hashed, invalid, corrupt]) {
+      expect(await verdict(await postVerify(request))).toMatchObject({ reason: 'logon_denied' })
+    }
+    const output = all.flatMap((spy) => spy.mock.calls.map((call) => call.join(' '))).join('\n')
+    expect(output).not.toContain(typed)
+    expect(output).not.toContain(hashed.directives.username)
+    const lines = log.mock.calls.map((call) => JSON.parse(String(call[0])))
+    expect(lines.map((line) => [line.detail, line.user, line.userhash])).toEqual([
+      ['unknown_user', undefined, false],
+      ['unknown_user', undefined, true],
+      ['invalid_name', undefined, false],
+      // The name of a stored record is known to the store: the admin needs it to repair it.
+      ['corrupt_record', 'dora', false],
+    ])
   })
 
   it('a realm outside ALLOWED_REALMS is a logon denial', async () => {
@@ -286,35 +320,98 @@ describe('the nonce must name the calling gate', () => {
 })
 
 describe('gate authentication', () => {
-  async function refused(response: Response): Promise<void> {
+  async function refused(response: Response): Promise<string> {
     expect(response.status).toBe(401)
     expect(response.headers.get('WWW-Authenticate')).toMatch(/^Bearer /)
-    expect(await response.json()).toMatchObject({ error: 'unauthorized' })
+    const body = (await response.json()) as { error: string; message: string }
+    expect(body.error).toBe('unauthorized')
+    return body.message
   }
 
   it('refuses a missing token', async () => {
     const request = await clientRequest({ username: 'alice', password: 'wonderland' })
     await refused(await postVerify(request, { token: null }))
+    expect(lastLine()).toMatchObject({ result: 'unauthorized_caller', detail: 'no_token' })
   })
 
   it('refuses malformed and forged tokens', async () => {
     const request = await clientRequest({ username: 'alice', password: 'wonderland' })
     const good = await gateToken()
-    const [prefix, id, mac] = good.split('.') as [string, string, string]
-    const forged = [
-      'v1.garbage',
-      `v2.${id}.${mac}`,
-      `${prefix}.${id}.${mac.slice(0, -2)}AA`,
-      `${prefix}.Z2F0ZS1vdGhlcg.${mac}`, // "gate-other" with the MAC of gate-test
-      await gateToken(SERVER_ID, 'another-authority-secret'),
-      '',
+    const [prefix, payload, mac] = good.split('.') as [string, string, string]
+    const other = (await gateToken({ serverId: 'gate-other' })).split('.')[1]
+    const cases: [string, string][] = [
+      ['v2.garbage', 'malformed_token'],
+      [`v3.${payload}.${mac}`, 'malformed_token'],
+      [`${prefix}.${payload}.${mac.slice(0, -2)}AA`, 'forged_token'],
+      [`${prefix}.${other}.${mac}`, 'forged_token'], // gate-other's claims, gate-test's MAC
+      [await gateToken({ secret: 'another-authority-secret' }), 'forged_token'],
+      [`${good}.x`, 'malformed_token'],
     ]
-    for (const token of forged) await refused(await postVerify(request, { token }))
+    for (const [token, detail] of cases) {
+      expect(await refused(await postVerify(request, { token }))).toBe(
+        'a valid gate token is required'
+      )
+      expect(lastLine()).toMatchObject({ result: 'unauthorized_caller', detail, status: 401 })
+    }
   })
 
   it('refuses the valid token of another gate', async () => {
     const request = await clientRequest({ username: 'alice', password: 'wonderland' })
-    await refused(await postVerify(request, { token: await gateToken('gate-other') }))
+    await refused(await postVerify(request, { token: await gateToken({ serverId: 'gate-other' }) }))
+    expect(lastLine()).toMatchObject({ detail: 'server_id_not_token', serverId: 'gate-other' })
+  })
+
+  it('refuses an expired token, naming the gate in the log and the expiry in the answer', async () => {
+    const request = await clientRequest({ username: 'alice', password: 'wonderland' })
+    const expiresAt = Math.floor(Date.now() / 1000) - 60
+    const message = await refused(
+      await postVerify(request, { token: await gateToken({ expiresAt }) })
+    )
+    expect(message).toContain(`expired at ${new Date(expiresAt * 1000).toISOString()}`)
+    expect(message).toContain('npm run users -- token')
+    expect(lastLine()).toMatchObject({
+      result: 'unauthorized_caller',
+      detail: 'expired_token',
+      serverId: SERVER_ID,
+    })
+  })
+
+  it('refuses a token of format v1 with advice to mint a new one', async () => {
+    // The v1 token of gate-test: serverId and HMAC(secret, "digest-gate token v1:" + serverId).
+    const key = await crypto.subtle.importKey(
+      'raw',
+      new TextEncoder().encode(authorityEnv.AUTHORITY_SECRET),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign']
+    )
+    const mac = await crypto.subtle.sign(
+      'HMAC',
+      key,
+      new TextEncoder().encode(`digest-gate token v1:${SERVER_ID}`)
+    )
+    const v1 = `v1.${encodeBase64Url(new TextEncoder().encode(SERVER_ID))}.${encodeBase64Url(new Uint8Array(mac))}`
+    const request = await clientRequest({ username: 'alice', password: 'wonderland' })
+    const message = await refused(await postVerify(request, { token: v1 }))
+    expect(message).toContain('no longer accepted')
+    expect(message).toContain('npm run users -- token')
+    expect(lastLine()).toMatchObject({ detail: 'outdated_token_format' })
+  })
+
+  it('verifies only the realms the token names', async () => {
+    const request = await clientRequest({ username: 'alice', password: 'wonderland' })
+    const elsewhere = await gateToken({ realms: ['elsewhere'] })
+    expect(await refused(await postVerify(request, { token: elsewhere }))).toContain('realm')
+    expect(lastLine()).toMatchObject({
+      result: 'unauthorized_caller',
+      detail: 'realm_not_in_token',
+      serverId: SERVER_ID,
+      realm: REALM,
+    })
+    const both = await gateToken({ realms: ['elsewhere', REALM] })
+    expect(await verdict(await postVerify(request, { token: both }))).toMatchObject({
+      result: 'ok',
+    })
   })
 
   it('refuses everything without AUTHORITY_SECRET (500, a configuration fault)', async () => {
@@ -424,7 +521,56 @@ describe('metrics', () => {
     })
   })
 
-  it('health', async () => {
+  it('need the METRICS_TOKEN as bearer, compared whole', async () => {
+    warn.mockClear()
+    const get = (authorization?: string) =>
+      exports.default.fetch('https://authority.test/metrics', {
+        headers: authorization === undefined ? {} : { Authorization: authorization },
+      })
+    for (const authorization of [
+      undefined,
+      'Bearer wrong',
+      `Bearer ${METRICS_TOKEN.slice(0, -1)}`,
+      `Bearer ${METRICS_TOKEN}x`,
+      `Basic ${btoa(`x:${METRICS_TOKEN}`)}`,
+    ]) {
+      const response = await get(authorization)
+      expect(response.status).toBe(401)
+      expect(response.headers.get('WWW-Authenticate')).toMatch(/^Bearer /)
+      expect(await response.text()).not.toContain('authority_verify_total')
+    }
+    const refusals = warn.mock.calls.map((call) => JSON.parse(String(call[0])))
+    expect(refusals.map((line) => [line.event, line.detail])).toEqual([
+      ['authority.metrics_refused', 'no_token'],
+      ['authority.metrics_refused', 'bad_token'],
+      ['authority.metrics_refused', 'bad_token'],
+      ['authority.metrics_refused', 'bad_token'],
+      ['authority.metrics_refused', 'no_token'],
+    ])
+    expect(warn.mock.calls.join('\n')).not.toContain(METRICS_TOKEN.slice(0, 8))
+    const response = await get(`Bearer ${METRICS_TOKEN}`)
+    expect(response.status).toBe(200)
+    expect(response.headers.get('Content-Type')).toMatch(/^text\/plain; version=0\.0\.4/)
+    expect(await response.text()).toContain('authority_verify_total{result="ok"}')
+  })
+
+  it('are off (404, whatever the method) without METRICS_TOKEN', async () => {
+    delete authorityEnv.METRICS_TOKEN
+    try {
+      for (const method of ['GET', 'POST']) {
+        const response = await exports.default.fetch('https://authority.test/metrics', {
+          method,
+          headers: { Authorization: `Bearer ${METRICS_TOKEN}` },
+        })
+        expect(response.status).toBe(404)
+        expect(await response.json()).toMatchObject({ error: 'not_found' })
+      }
+    } finally {
+      configureSecret()
+    }
+  })
+
+  it('health is public and tells nothing secret', async () => {
     const response = await exports.default.fetch('https://authority.test/healthz')
     expect(response.status).toBe(200)
     expect(await response.json()).toEqual({ status: 'ok' })
