@@ -20,7 +20,7 @@ export default defineConfig({
                 NONCE_KEY: 'test-nonce-key-0123456789abcdef',
                 AUTHORITY_TOKEN: 'test-authority-token',
                 ASSERTION_KEY: 'test-assertion-key-0123456789abcdef',
-                ADMIN_TOKEN: 'test-admin-token',
+                ADMIN_TOKEN: 'test-admin-token-0123456789abcdef0123',
                 AUTHORITY_URL: 'https://authority.test/v1/verify',
                 ORIGIN_URL: 'https://origin.test',
                 SERVER_ID: 'gate-test',

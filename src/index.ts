@@ -17,6 +17,8 @@ import {
 import { durableObjectContexts } from './gate/context-store.ts'
 import { forwardToOrigin } from './gate/forward.ts'
 import { type DigestAuthVariables, digestAuth } from './gate/middleware.ts'
+import type { DigestAuthOptions } from './gate/options.ts'
+import { resolveOptions } from './gate/resolve-options.ts'
 import { isAllowed, matchRoute } from './gate/routes.ts'
 
 export { Brake } from './gate/brake.ts'
@@ -40,14 +42,7 @@ export function buildGate(env: GateEnv): App {
   const contexts = durableObjectContexts(env.CONTEXTS, env.USER_CONTEXTS)
   const app: App = new Hono()
 
-  if (config.adminToken) {
-    app.route(
-      ADMIN_PREFIX,
-      adminRoutes(config.adminToken, () => contexts)
-    )
-  }
-
-  const auth = digestAuth<{ Bindings: GateEnv; Variables: DigestAuthVariables }>({
+  const authOptions: DigestAuthOptions = {
     realm: config.realm,
     serverId: config.serverId,
     nonceKeys: config.nonceKeys,
@@ -69,10 +64,20 @@ export function buildGate(env: GateEnv): App {
     idleTimeout: config.idleTimeout,
     maxLifetime: config.maxLifetime,
     revalidateAfter: config.revalidateAfter,
+    revalidateGrace: config.revalidateGrace,
+    maxAuthIntBody: config.maxAuthIntBody,
+    binding: config.binding,
     brakes: config.brakes
       ? { store: durableObjectBrakes(env.BRAKES), policy: config.brakePolicy }
       : false,
-  })
+  }
+  if (config.adminToken) {
+    app.route(
+      ADMIN_PREFIX,
+      adminRoutes(config.adminToken, () => contexts, resolveOptions(authOptions).policy)
+    )
+  }
+  const auth = digestAuth<{ Bindings: GateEnv; Variables: DigestAuthVariables }>(authOptions)
 
   app.use('*', async (c, next) => {
     const rule = matchRoute(config.routes, new URL(c.req.url).pathname)
@@ -134,10 +139,11 @@ export default {
         app = buildGate(env)
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err
-        console.log(JSON.stringify({ event: 'digest-gate.config_error', message: err.message }))
+        // The details (which may quote configured values) go to the operator's log only.
+        console.error(JSON.stringify({ event: 'digest-gate.config_error', message: err.message }))
         return Response.json(
-          { error: 'misconfigured', message: `gate misconfigured: ${err.message}` },
-          { status: 500 }
+          { error: 'misconfigured', message: 'the gate is misconfigured: see its log' },
+          { status: 500, headers: { 'cache-control': 'no-store' } }
         )
       }
       apps.set(env, app)

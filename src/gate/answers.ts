@@ -8,6 +8,7 @@ import type { ChallengeRefusal, ErrorRefusal } from './verdict.ts'
 
 const ERROR_NAMES = {
   400: 'invalid_request',
+  413: 'payload_too_large',
   429: 'too_many_requests',
   503: 'authority_unavailable',
 }

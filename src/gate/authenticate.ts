@@ -1,34 +1,28 @@
 /**
- * Authenticating one request, as a verdict: parse and check the credentials, MAC-check nonce and
- * opaque (no I/O), then let the security context decide, or the authority where it cannot.
+ * Authenticating one request, as a verdict, in named steps: parse the credentials, check them
+ * against the offer, MAC-check nonce and opaque (no I/O), ask the security context, and where it
+ * cannot decide, run the initial authentication with the authority.
  */
-import { hashOf } from '../digest/algorithms.ts'
 import { DigestError } from '../digest/errors.ts'
-import { hashStreamHex } from '../digest/hash.ts'
 import { parseAuthorization } from '../digest/header.ts'
 import type { TokenMinter } from '../digest/tokens.ts'
 import type { AlgorithmName, DigestCredentials } from '../digest/types.ts'
+import { type Attempt, accept, hashBody, type Incoming, refund } from './attempt.ts'
 import { precheck, responseMatches, rspauthFor } from './context-check.ts'
-import type { ContextRequest, VerifyOutcome } from './context-types.ts'
+import type { ContextRequest, VerifyAnswer } from './context-types.ts'
 import type { Trace } from './decision-log.ts'
-import { initialAuthentication } from './initial-authentication.ts'
+import { initialAuthentication, revalidate } from './initial-authentication.ts'
 import type { IsolateContextCache } from './isolate-cache.ts'
 import type { ResolvedOptions } from './resolve-options.ts'
 import { uriMatchesTarget } from './uri-match.ts'
-import { challengeFor, invalidRequest, staleFor, type Verdict } from './verdict.ts'
-
-/** The request as authentication sees it. */
-export interface Incoming {
-  method: string
-  url: URL
-  authorization: string | undefined
-  /** A fresh copy of the body, for auth-int. */
-  body: () => ReadableStream<Uint8Array> | null
-  clientIp: string
-  now: number
-  /** Keep background work (failure counting) alive past the response. */
-  waitUntil: (p: Promise<unknown>) => void
-}
+import {
+  bodyTooLarge,
+  challengeFor,
+  invalidRequest,
+  rateLimited,
+  staleFor,
+  type Verdict,
+} from './verdict.ts'
 
 export interface Workspace {
   minter: TokenMinter
@@ -43,136 +37,66 @@ export async function authenticate(
   req: Incoming,
   w: Workspace
 ): Promise<Verdict> {
-  const header = req.authorization
+  const parsed = parse(req.authorization)
+  if ('kind' in parsed) return parsed
+  const creds = parsed.credentials
+  const algorithm: AlgorithmName = creds.algorithm ?? 'MD5'
+  w.trace.user = creds.username
+  w.trace.algorithm = algorithm
+  const refused = checkOffer(o, creds, algorithm, req)
+  if (refused) return refused
+  const tokens = await verifyTokens(o, creds, req.now, w.minter)
+  if ('kind' in tokens) return tokens
+
+  const attempt: Attempt = {
+    handle: tokens.handle,
+    credentials: creds,
+    nonceAgeSeconds: tokens.ageSeconds,
+    incoming: req,
+    request: {
+      username: creds.username,
+      userhash: creds.userhash,
+      realm: creds.realm,
+      algorithm,
+      nonce: creds.nonce,
+      nonceIssuedAt: tokens.issuedAt,
+      nonceExpired: tokens.expired,
+      uri: creds.uri,
+      method: req.method,
+      response: creds.response,
+      qop: creds.qop,
+      nc: creds.nc,
+      ncRaw: creds.ncRaw,
+      cnonce: creds.cnonce,
+      now: req.now,
+      bucket: req.bucket,
+      binding: req.binding,
+    },
+  }
+  const asked = await askContext(o, attempt, w)
+  if (asked.kind !== 'ask') return asked
+  return fromAnswer(o, asked.attempt, asked.answer, w)
+}
+
+/** Step 1: an Authorization header of the Digest scheme, parsed. */
+function parse(header: string | undefined): { credentials: DigestCredentials } | Verdict {
   if (!header || !/^\s*digest(\s|$)/i.test(header)) {
     return challengeFor('SEC_I_CONTINUE_NEEDED', header ? 'other_scheme' : 'no_credentials')
   }
-  let creds: DigestCredentials
   try {
-    creds = parseAuthorization(header)
+    return { credentials: parseAuthorization(header) }
   } catch (err) {
     if (err instanceof DigestError) return invalidRequest(`malformed_${err.code}`, err.message)
     throw err
   }
-  const algorithm: AlgorithmName = creds.algorithm ?? 'MD5'
-  w.trace.user = creds.username
-  w.trace.algorithm = algorithm
-  const refused = checkOffer(o, creds, algorithm, req.url)
-  if (refused) return refused
-
-  // Nonce and opaque are MAC-checked before any storage or authority I/O.
-  const nonce = await w.minter.verifyNonce(creds.nonce, {
-    serverId: o.serverId,
-    now: req.now,
-    lifetimeSeconds: o.nonceLifetime,
-  })
-  if (!nonce.ok) return challengeFor('SEC_E_INVALID_HANDLE', `nonce_${nonce.reason}`)
-  if (creds.opaque !== undefined) {
-    const opaque = await w.minter.verifyOpaque(creds.opaque)
-    if (!opaque.ok) return challengeFor('SEC_E_INVALID_HANDLE', `opaque_${opaque.reason}`)
-    if (opaque.handle !== nonce.handle) {
-      return challengeFor('SEC_E_INVALID_HANDLE', 'opaque_nonce_mismatch')
-    }
-  }
-  // The nonce names the context, so clients that drop the opaque still find theirs.
-  const handle = nonce.handle
-
-  const request: ContextRequest = {
-    username: creds.username,
-    userhash: creds.userhash,
-    realm: creds.realm,
-    algorithm,
-    nonce: creds.nonce,
-    nonceIssuedAt: nonce.issuedAt,
-    nonceExpired: nonce.expired,
-    uri: creds.uri,
-    method: req.method,
-    response: creds.response,
-    qop: creds.qop,
-    nc: creds.nc,
-    ncRaw: creds.ncRaw,
-    cnonce: creds.cnonce,
-    bodyHash:
-      creds.qop === 'auth-int' ? await hashStreamHex(hashOf(algorithm), req.body()) : undefined,
-    now: req.now,
-    clientIp: req.clientIp,
-  }
-  const recordFailure = () => {
-    if (!o.brakes) return
-    req.waitUntil(
-      o.brakes.store
-        .recordFailure(req.clientIp, creds.username, req.now, o.brakePolicy)
-        .catch(() => {})
-    )
-  }
-
-  /** The context's answer as a verdict, where it could decide. */
-  const fromContext = (outcome: Decided): Verdict => {
-    switch (outcome.outcome) {
-      case 'ok':
-        return {
-          kind: 'accept',
-          principal: outcome.principal,
-          rspauth: outcome.rspauth,
-          verifiedBy: 'context',
-          handle,
-          algorithm,
-          credentials: creds,
-          nonceAgeSeconds: nonce.ageSeconds,
-        }
-      case 'stale':
-        return staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', handle)
-      case 'replay':
-        return staleFor('SEC_E_LOGON_DENIED', 'nc_replay', handle)
-      case 'revoked':
-        return challengeFor('SEC_E_INVALID_HANDLE', 'context_revoked')
-      case 'locked':
-      case 'mismatch':
-        recordFailure()
-        return challengeFor(
-          'SEC_E_LOGON_DENIED',
-          outcome.outcome === 'locked' ? 'context_locked' : 'response_mismatch'
-        )
-    }
-  }
-
-  let cached = await verifyWithContext(o, handle, request, w)
-  if (cached.outcome !== 'ask_authority') return fromContext(cached)
-
-  // Parallel first requests of one context (a page and its assets) wait for the first one's
-  // authority call, then verify at the edge, instead of each asking the authority.
-  const inflight = w.inflight.get(handle)
-  if (inflight) {
-    await inflight.catch(() => {})
-    cached = await verifyWithContext(o, handle, request, w)
-    if (cached.outcome !== 'ask_authority') return fromContext(cached)
-  }
-  const attempt = initialAuthentication(o, {
-    handle,
-    request,
-    clientIp: req.clientIp,
-    trace: w.trace,
-    recordFailure,
-    reason: cached.reason,
-    nonceAgeSeconds: nonce.ageSeconds,
-    credentials: creds,
-  })
-  if (!inflight) {
-    w.inflight.set(handle, attempt)
-    attempt.finally(() => w.inflight.delete(handle)).catch(() => {})
-  }
-  return attempt
 }
 
-/** Outcomes the context object decides by itself (all but asking the authority). */
-type Decided = Exclude<VerifyOutcome, { outcome: 'ask_authority' }>
-
-/** What was offered must be what is answered; the uri must name the request target. */
+/** Step 2: what was offered must be what is answered; the uri must name the request target. */
 function checkOffer(
   o: ResolvedOptions,
   creds: DigestCredentials,
   algorithm: AlgorithmName,
-  url: URL
+  req: Incoming
 ): Verdict | undefined {
   if (creds.realm !== o.realm) return challengeFor('SEC_E_LOGON_DENIED', 'realm_mismatch')
   if (!o.algorithms.includes(algorithm)) {
@@ -183,44 +107,192 @@ function checkOffer(
   }
   if (creds.userhash && !o.userhash)
     return challengeFor('SEC_E_LOGON_DENIED', 'userhash_not_offered')
-  if (o.validateUri && !uriMatchesTarget(creds.uri, url)) {
+  if (o.validateUri && !uriMatchesTarget(creds.uri, req.url)) {
     return invalidRequest('uri_mismatch', 'the uri directive does not match the request target')
   }
+  // A client-certificate binding needs a certificate: without one nothing is verified or stored.
+  if (o.binding === 'client-cert' && req.binding === undefined) {
+    return challengeFor('SEC_E_BAD_BINDINGS', 'bad_bindings')
+  }
   return undefined
+}
+
+/** Step 3: nonce and opaque are MAC-checked before any storage or authority I/O. */
+async function verifyTokens(
+  o: ResolvedOptions,
+  creds: DigestCredentials,
+  now: number,
+  minter: TokenMinter
+): Promise<
+  { handle: string; issuedAt: number; expired: boolean; ageSeconds: number } | Verdict
+> {
+  const nonce = await minter.verifyNonce(creds.nonce, {
+    serverId: o.serverId,
+    now,
+    lifetimeSeconds: o.nonceLifetime,
+  })
+  if (!nonce.ok) return challengeFor('SEC_E_INVALID_HANDLE', `nonce_${nonce.reason}`)
+  if (creds.opaque !== undefined) {
+    const opaque = await minter.verifyOpaque(creds.opaque)
+    if (!opaque.ok) return challengeFor('SEC_E_INVALID_HANDLE', `opaque_${opaque.reason}`)
+    if (opaque.handle !== nonce.handle) {
+      return challengeFor('SEC_E_INVALID_HANDLE', 'opaque_nonce_mismatch')
+    }
+  }
+  // The nonce names the context, so clients that drop the opaque still find theirs.
+  return {
+    handle: nonce.handle,
+    issuedAt: nonce.issuedAt,
+    expired: nonce.expired,
+    ageSeconds: nonce.ageSeconds,
+  }
+}
+
+/**
+ * Step 4: the security context's answer. A bucket past its free mismatches is admitted by the
+ * brakes first; auth-int bodies are hashed only once the context asks for them.
+ */
+async function askContext(
+  o: ResolvedOptions,
+  attempt: Attempt,
+  w: Workspace
+): Promise<{ kind: 'ask'; attempt: Attempt; answer: VerifyAnswer } | Verdict> {
+  let a = attempt
+  for (;;) {
+    const answer = await verifyWithContext(o, a, w)
+    if (answer.kind === 'admission_required' && o.brakes && !a.request.admitted) {
+      w.trace.contextCalls++
+      const admitted = await o.brakes.store.admit(
+        a.request.bucket,
+        a.request.username,
+        a.request.now,
+        o.brakePolicy
+      )
+      if (!admitted.ok) return rateLimited(admitted)
+      a = { ...a, request: { ...a.request, admitted: true } }
+      continue
+    }
+    if (answer.kind === 'need_body' && a.request.bodyHash === undefined) {
+      const bodyHash = await hashBody(o, a)
+      if (bodyHash === undefined) return bodyTooLarge(o.maxAuthIntBody)
+      a = { ...a, request: { ...a.request, bodyHash } }
+      continue
+    }
+    return { kind: 'ask', attempt: a, answer }
+  }
+}
+
+/** Step 5: the context's answer as a verdict, or the authority where the context cannot decide. */
+async function fromAnswer(
+  o: ResolvedOptions,
+  a: Attempt,
+  answer: VerifyAnswer,
+  w: Workspace
+): Promise<Verdict> {
+  switch (answer.kind) {
+    case 'ok':
+      if (a.request.admitted) refund(o, a)
+      return accept(a, answer.principal, answer.rspauth, 'context')
+    case 'revalidate':
+      if (a.request.admitted) refund(o, a)
+      return revalidate(o, a, answer, w.trace)
+    case 'stale':
+      return staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', a.handle)
+    case 'replay':
+      return answer.verified
+        ? staleFor('SEC_E_LOGON_DENIED', 'nc_replay', a.handle)
+        : challengeFor('SEC_E_LOGON_DENIED', 'nc_replay_unverified')
+    case 'revoked':
+      return challengeFor('SEC_E_INVALID_HANDLE', 'context_revoked')
+    case 'bad_bindings':
+      return challengeFor('SEC_E_BAD_BINDINGS', 'bad_bindings')
+    case 'locked':
+      return challengeFor('SEC_E_LOGON_DENIED', 'context_locked')
+    case 'mismatch': {
+      // An admitted attempt was counted when it was admitted; the first ones are counted now,
+      // before the answer leaves, so a parallel burst is seen by the next admission.
+      if (o.brakes && !a.request.admitted) {
+        w.trace.contextCalls++
+        const next = await o.brakes.store.recordFailure(
+          a.request.bucket,
+          a.request.username,
+          a.request.now,
+          o.brakePolicy
+        )
+        if (!next.ok) return rateLimited(next)
+      }
+      return challengeFor('SEC_E_LOGON_DENIED', 'response_mismatch')
+    }
+    case 'admission_required':
+    case 'need_body':
+      // Only reached when the brakes are off or the body was already hashed: a contract breach.
+      return challengeFor('SEC_E_LOGON_DENIED', answer.kind)
+    case 'ask_authority':
+      return coalescedInitialAuthentication(o, a, w)
+  }
+}
+
+/**
+ * Parallel first requests of one context (a page and its assets) wait for the first one's
+ * authority call, then verify at the edge, instead of each asking the authority.
+ */
+async function coalescedInitialAuthentication(
+  o: ResolvedOptions,
+  a: Attempt,
+  w: Workspace
+): Promise<Verdict> {
+  const inflight = w.inflight.get(a.handle)
+  if (inflight) {
+    await inflight.catch(() => {})
+    const asked = await askContext(o, a, w)
+    if (asked.kind !== 'ask') return asked
+    if (asked.answer.kind !== 'ask_authority') return fromAnswer(o, asked.attempt, asked.answer, w)
+  }
+  const attempt = initialAuthentication(o, a, w.trace)
+  if (!inflight) {
+    w.inflight.set(a.handle, attempt)
+    attempt.finally(() => w.inflight.delete(a.handle)).catch(() => {})
+  }
+  return attempt
 }
 
 /** One Durable Object call; in replay mode `off`, none once the isolate cache is warm. */
 async function verifyWithContext(
   o: ResolvedOptions,
-  handle: string,
-  request: ContextRequest,
+  a: Attempt,
   w: Workspace
-): Promise<VerifyOutcome> {
-  if (o.replay === 'off') {
-    const local = await verifyFromIsolate(w.isolateCache, handle, request)
+): Promise<VerifyAnswer> {
+  const req = a.request
+  if (o.replay === 'off' && req.qop !== 'auth-int') {
+    const local = verifyFromIsolate(w.isolateCache, a.handle, req)
     if (local) return local
   }
   w.trace.contextCalls++
-  const outcome = await o.contexts.verify(handle, request, o.policy)
-  if (outcome.outcome === 'ok' && outcome.cached) {
-    w.isolateCache.put(handle, outcome.cached, request.now, o.revalidateAfter)
+  const answer = await o.contexts.verify(a.handle, req, o.policy)
+  if (answer.kind === 'ok' && answer.cached) {
+    w.isolateCache.put(a.handle, req.bucket, answer.cached, req.now, o.revalidateAfter)
   } else {
-    w.isolateCache.delete(handle)
+    w.isolateCache.delete(a.handle, req.bucket)
   }
-  return outcome
+  return answer
 }
 
 /**
  * Verify from the isolate cache with no storage call. Undefined = not cached or not decidable
- * here (the Durable Object then decides, and counts failures).
+ * here: the Durable Object then decides, and counts failures. Entries serve only the bucket that
+ * verified them, and a wrong answer drops the entry, so guesses always reach the object.
  */
-async function verifyFromIsolate(
+function verifyFromIsolate(
   cache: IsolateContextCache,
   handle: string,
   req: ContextRequest
-): Promise<VerifyOutcome | undefined> {
-  const row = cache.get(handle, req.now)
-  if (!row || precheck(row, req) || !(await responseMatches(row, req))) return undefined
-  if (req.nonceExpired) return { outcome: 'stale' }
-  return { outcome: 'ok', principal: row.principal, rspauth: await rspauthFor(row, req) }
+): VerifyAnswer | undefined {
+  const row = cache.get(handle, req.bucket, req.now)
+  if (!row || precheck(row, req)) return undefined
+  if (!responseMatches(row, req)) {
+    cache.delete(handle, req.bucket)
+    return undefined
+  }
+  if (req.nonceExpired) return { kind: 'stale' }
+  return { kind: 'ok', principal: row.principal, rspauth: rspauthFor(row, req) }
 }

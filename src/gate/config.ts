@@ -7,6 +7,7 @@ import type { ReplayMode } from '../digest/nc-window.ts'
 import type { TokenKeys } from '../digest/tokens.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
 import type { IdentityHeaders } from './forward.ts'
+import type { Binding } from './options.ts'
 import { parseRoutes, type RouteRule } from './routes.ts'
 
 /** Secrets: `wrangler secret put NAME`, or `.dev.vars` locally. */
@@ -37,6 +38,9 @@ export interface GateVars {
   IDLE_TIMEOUT?: string
   MAX_LIFETIME?: string
   REVALIDATE_AFTER?: string
+  REVALIDATE_GRACE?: string
+  AUTH_INT_MAX_BODY?: string
+  BINDING?: string
   ROUTES?: string
   IDENTITY_HEADER_USER?: string
   IDENTITY_HEADER_GROUPS?: string
@@ -67,6 +71,9 @@ export interface GateConfig {
   idleTimeout: number
   maxLifetime: number
   revalidateAfter: number
+  revalidateGrace: number
+  maxAuthIntBody: number
+  binding: Binding
   routes: RouteRule[]
   identityHeaders: IdentityHeaders
   nonceKeys: TokenKeys
@@ -112,11 +119,14 @@ export function readConfig(
     nonceLifetime: int(vars.NONCE_LIFETIME, 300, 'NONCE_LIFETIME', 1),
     nextnonceLead: int(vars.NEXTNONCE_LEAD, 30, 'NEXTNONCE_LEAD', 0),
     replay: replayMode(vars.REPLAY_MODE ?? 'window'),
-    windowSize: int(vars.REPLAY_WINDOW, 128, 'REPLAY_WINDOW', 64),
+    windowSize: windowSize(vars.REPLAY_WINDOW),
     validateUri: bool(vars.VALIDATE_URI, true, 'VALIDATE_URI'),
     idleTimeout: int(vars.IDLE_TIMEOUT, 1800, 'IDLE_TIMEOUT', 1),
     maxLifetime: int(vars.MAX_LIFETIME, 43_200, 'MAX_LIFETIME', 1),
     revalidateAfter: int(vars.REVALIDATE_AFTER, 600, 'REVALIDATE_AFTER', 1),
+    revalidateGrace: int(vars.REVALIDATE_GRACE, 3600, 'REVALIDATE_GRACE', 0),
+    maxAuthIntBody: int(vars.AUTH_INT_MAX_BODY, 1024 * 1024, 'AUTH_INT_MAX_BODY', 1),
+    binding: binding(vars.BINDING ?? 'none'),
     routes: routes(vars.ROUTES),
     identityHeaders: {
       user: header(vars.IDENTITY_HEADER_USER ?? 'X-Auth-User', 'IDENTITY_HEADER_USER'),
@@ -133,7 +143,7 @@ export function readConfig(
         : undefined,
     },
     assertionKey: vars.ASSERTION_KEY || undefined,
-    adminToken: vars.ADMIN_TOKEN || undefined,
+    adminToken: adminToken(vars.ADMIN_TOKEN),
     brakes: bool(vars.BRAKES, true, 'BRAKES'),
     brakePolicy: {
       userFailures: int(vars.BRAKE_USER_FAILURES, 10, 'BRAKE_USER_FAILURES', 1),
@@ -241,6 +251,24 @@ function qop(v: string): Qop[] {
 function replayMode(v: string): ReplayMode {
   if (v === 'window' || v === 'strict' || v === 'off') return v
   throw new ConfigError(`REPLAY_MODE must be window, strict or off, got ${JSON.stringify(v)}`)
+}
+
+function windowSize(v: string | undefined): number {
+  const n = int(v, 128, 'REPLAY_WINDOW', 64)
+  if (n % 8 !== 0) throw new ConfigError(`REPLAY_WINDOW must be a multiple of 8, got ${n}`)
+  return n
+}
+
+function binding(v: string): Binding {
+  if (v === 'none' || v === 'address' || v === 'client-cert') return v
+  throw new ConfigError(`BINDING must be none, address or client-cert, got ${JSON.stringify(v)}`)
+}
+
+/** A short admin token can be guessed: the admin endpoint revokes sessions. */
+function adminToken(v: string | undefined): string | undefined {
+  if (!v) return undefined
+  if (v.length < 32) throw new ConfigError('ADMIN_TOKEN must be at least 32 characters')
+  return v
 }
 
 function serverId(v: string): string {

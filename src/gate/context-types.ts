@@ -5,7 +5,6 @@
 import type { Principal } from '../authority-protocol/v1.ts'
 import type { ReplayMode } from '../digest/nc-window.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
-import type { CachedContext } from './context-check.ts'
 
 export interface ContextPolicy {
   replay: ReplayMode
@@ -15,8 +14,34 @@ export interface ContextPolicy {
   idleTimeout: number
   maxLifetime: number
   revalidateAfter: number
-  /** Mismatched responses from one address before the context refuses that address. */
-  maxFailures: number
+  /**
+   * Wrong responses from one client bucket a context verifies on its own. Past that, with brakes
+   * on, each further attempt from the bucket must be admitted by the brakes first; without brakes
+   * the bucket is refused (`locked`) until its failures age out.
+   */
+  freeMismatches: number
+  brakes: boolean
+}
+
+/** The cached security context: who authenticated, and the session key that verifies them. */
+export interface CachedContext {
+  username: string
+  userhash: boolean
+  realm: string
+  principal: Principal
+  algorithm: AlgorithmName
+  /** H(username:realm:password) for the algorithm's hash; '' once ended or revoked. */
+  sessionKey: string
+  created: number
+  lastUsed: number
+  verifiedAt: number
+  expires: number
+  idleTimeout: number
+  revoked: boolean
+  /** The session ended (expired or idle): kept, without its key, so the handle keeps its owner. */
+  ended: boolean
+  /** Channel facts seen at establish (BINDING); undefined when not bound. */
+  binding?: string
 }
 
 /** The parts of a request a context needs to recompute its response. */
@@ -37,42 +62,59 @@ export interface ContextRequest {
   nc?: number
   ncRaw?: string
   cnonce?: string
+  /** H(entity-body) for auth-int; absent until the context asked for it (`need_body`). */
   bodyHash?: string
   now: number
-  /** The client's address: mismatches are counted per address. */
-  clientIp: string
+  /** The client's brake bucket (address, /64, Worker tenant): mismatches are counted per bucket. */
+  bucket: string
+  /** Channel facts of this request (BINDING); undefined when binding is off or none were seen. */
+  binding?: string
+  /** The brakes admitted this attempt (a bucket past its free mismatches). */
+  admitted?: boolean
 }
 
-export type VerifyOutcome =
+export type VerifyAnswer =
   /** Verified at the edge and nc recorded. */
   | {
-      outcome: 'ok'
+      kind: 'ok'
       principal: Principal
       rspauth: string
       /** Replay mode `off` only: the context, for the gate's isolate cache. */
       cached?: CachedContext
     }
+  /** Verified and nc recorded, but the authority is due to re-verify the user. */
+  | { kind: 'revalidate'; principal: Principal; rspauth: string; verifiedAt: number }
   /** The cached key verified the response but the nonce expired: answer stale=true. */
-  | { outcome: 'stale' }
-  /** Response valid but nc repeated or out of the window: answer stale=true. */
-  | { outcome: 'replay' }
-  /** The response does not match the cached key. */
-  | { outcome: 'mismatch' }
-  /** Too many mismatches against this context. */
-  | { outcome: 'locked' }
+  | { kind: 'stale' }
+  /** nc repeated or out of the window. `verified`: the response was valid (stale=true). */
+  | { kind: 'replay'; verified: boolean }
+  /** The response does not match the cached key (counted against the bucket). */
+  | { kind: 'mismatch' }
+  /** Brakes on: this bucket is past its free mismatches; ask the brakes, then again. */
+  | { kind: 'admission_required' }
+  /** Brakes off: this bucket is past its free mismatches; refused until they age out. */
+  | { kind: 'locked' }
   /** Revoked by an administrator: a fresh challenge. */
-  | { outcome: 'revoked' }
-  /** The cached key cannot decide: ask the authority (no context, expired, due for revalidation,
-   *  another user or hash function). */
-  | { outcome: 'ask_authority'; reason: 'no_context' | 'expired' | 'revalidate' | 'other_user' }
+  | { kind: 'revoked' }
+  /** The channel facts differ from those the context was established on. */
+  | { kind: 'bad_bindings' }
+  /** auth-int: the context exists and may verify; hash the body and ask again. */
+  | { kind: 'need_body' }
+  /** The cached key cannot decide: ask the authority (no context, ended, another user). */
+  | { kind: 'ask_authority'; reason: 'no_context' | 'expired' | 'other_user' }
 
 export interface EstablishRequest extends ContextRequest {
   principal: Principal
   /** H(username:realm:password) for the algorithm's hash: password-equivalent. */
   sessionKey: string
+  /** When the gate asked the authority: a revocation after this moment wins. */
+  startedAt: number
 }
 
-export type EstablishOutcome =
-  | { outcome: 'ok'; rspauth: string }
-  | { outcome: 'stale' }
-  | { outcome: 'replay' }
+export type EstablishAnswer =
+  | { kind: 'ok'; rspauth: string }
+  | { kind: 'stale' }
+  | { kind: 'replay' }
+  /** The handle belongs to another principal: that user starts a context of their own. */
+  | { kind: 'taken' }
+  | { kind: 'revoked' }

@@ -12,6 +12,7 @@ export type SspiCode =
   | 'SEC_E_CONTEXT_EXPIRED'
   | 'SEC_E_NO_AUTHENTICATING_AUTHORITY'
   | 'SEC_E_RATE_LIMITED'
+  | 'SEC_E_BAD_BINDINGS'
 
 export interface DecisionLog {
   event: 'digest-gate.decision'
@@ -40,4 +41,6 @@ export interface Trace {
   algorithm?: string
   authorityCalled: boolean
   contextCalls: number
+  /** The authority could not revalidate the session; it goes on within REVALIDATE_GRACE. */
+  deferred?: string
 }

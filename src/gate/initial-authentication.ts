@@ -1,106 +1,129 @@
 /**
- * Initial authentication (or a fallback when the cached key cannot decide): the brakes admit it,
- * the authority verifies the response and returns the session key, and the context object caches
- * it and records nc in one step.
+ * The authority's part: the initial authentication of a context (the brakes admit it, the
+ * authority verifies the response and returns the session key, the context object caches it and
+ * records nc in one step), and the periodic revalidation of an established one.
  */
 import type { VerifyRequest } from '../authority-protocol/v1.ts'
 import { validateVerifyRequest } from '../authority-protocol/validate.ts'
 import { hashOf } from '../digest/algorithms.ts'
-import type { ContextRequest, VerifyOutcome } from './context-types.ts'
+import { type Attempt, accept, hashBody, refund } from './attempt.ts'
+import type { ContextRequest, VerifyAnswer } from './context-types.ts'
 import type { Trace } from './decision-log.ts'
 import { DEFAULTS } from './options.ts'
 import type { ResolvedOptions } from './resolve-options.ts'
 import {
-  type Acceptance,
   authorityUnavailable,
+  bodyTooLarge,
   challengeFor,
   invalidRequest,
+  rateLimited,
   staleFor,
   type Verdict,
 } from './verdict.ts'
 
-export interface Attempt {
-  handle: string
-  request: ContextRequest
-  clientIp: string
+export async function initialAuthentication(
+  o: ResolvedOptions,
+  a: Attempt,
   trace: Trace
-  /** Count a real mismatch against the brakes (never awaited on the answer path). */
-  recordFailure: () => void
-  /** Why the context could not decide. */
-  reason: Extract<VerifyOutcome, { outcome: 'ask_authority' }>['reason']
-  nonceAgeSeconds: number
-  credentials: Acceptance['credentials']
-}
-
-export async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Verdict> {
-  const { request, handle, trace } = a
+): Promise<Verdict> {
   // Protocol v1 is validated apart from the header grammar: whatever the authority would refuse
-  // as invalid is the client's error (400), not an outage (503).
-  const verifyRequest = toVerifyRequest(o.serverId, request)
-  const valid = validateVerifyRequest(verifyRequest)
+  // as invalid is the client's error (400), not an outage (503). The body is not hashed yet.
+  const placeholder =
+    a.request.qop === 'auth-int'
+      ? '0'.repeat(hashOf(a.request.algorithm) === 'MD5' ? 32 : 64)
+      : undefined
+  const valid = validateVerifyRequest(toVerifyRequest(o.serverId, a.request, placeholder))
   if (!valid.ok) {
     return invalidRequest(`unverifiable_${valid.error.field || 'request'}`, valid.error.message)
   }
   if (o.brakes) {
     trace.contextCalls++
     const verdict = await o.brakes.store.admit(
-      a.clientIp,
-      request.username,
-      request.now,
+      a.request.bucket,
+      a.request.username,
+      a.request.now,
       o.brakePolicy
     )
-    if (!verdict.ok) {
-      return {
-        kind: 'error',
-        status: 429,
-        code: 'SEC_E_RATE_LIMITED',
-        reason: verdict.reason,
-        message: 'too many failed attempts: retry later',
-        retryAfter: verdict.retryAfter,
-      }
-    }
+    if (!verdict.ok) return rateLimited(verdict)
   }
+  let request = a.request
+  if (request.qop === 'auth-int') {
+    const bodyHash = await hashBody(o, a)
+    if (bodyHash === undefined) return bodyTooLarge(o.maxAuthIntBody)
+    request = { ...request, bodyHash }
+  }
+  const startedAt = request.now
   trace.authorityCalled = true
-  const answer = await o.authority.verify(verifyRequest)
+  const answer = await o.authority.verify(toVerifyRequest(o.serverId, request, request.bodyHash))
   if (answer.result === 'fault') {
     return authorityUnavailable(`authority_${answer.reason}`, DEFAULTS.retryAfterAuthorityFault)
   }
   if (answer.result === 'denied') {
-    if (a.reason === 'revalidate' || a.reason === 'expired') {
-      // The authority no longer vouches for this context's user: drop the cached key now.
-      trace.contextCalls++
-      await o.contexts.revoke(handle)
-    }
-    if (answer.reason === 'logon_denied') a.recordFailure()
+    // Counted when it was admitted: a wrong password, an unknown user, an algorithm the user's
+    // store cannot serve — all alike.
     return challengeFor('SEC_E_LOGON_DENIED', `authority_${answer.reason}`)
   }
   if (hashOf(answer.algorithm) !== hashOf(request.algorithm)) {
     return authorityUnavailable('authority_wrong_algorithm', DEFAULTS.retryAfterAuthorityFault)
   }
-  // The context object, and the user's index of contexts.
+  refund(o, a)
   trace.contextCalls += 2
   const established = await o.contexts.establish(
-    handle,
-    { ...request, principal: answer.principal, sessionKey: answer.sessionKey },
+    a.handle,
+    { ...request, principal: answer.principal, sessionKey: answer.sessionKey, startedAt },
     o.policy
   )
-  if (established.outcome === 'stale') {
-    return staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', handle)
-  }
-  if (established.outcome === 'replay') return staleFor('SEC_E_LOGON_DENIED', 'nc_replay', handle)
-  return {
-    kind: 'accept',
-    principal: answer.principal,
-    rspauth: established.rspauth,
-    verifiedBy: 'authority',
-    handle,
-    algorithm: request.algorithm,
-    credentials: a.credentials,
-    nonceAgeSeconds: a.nonceAgeSeconds,
+  switch (established.kind) {
+    case 'ok':
+      return accept({ ...a, request }, answer.principal, established.rspauth, 'authority')
+    case 'stale':
+      return staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', a.handle)
+    case 'replay':
+      return staleFor('SEC_E_LOGON_DENIED', 'nc_replay', a.handle)
+    case 'taken':
+      return challengeFor('SEC_E_INVALID_HANDLE', 'handle_taken')
+    case 'revoked':
+      return challengeFor('SEC_E_INVALID_HANDLE', 'context_revoked')
   }
 }
 
-function toVerifyRequest(serverId: string, r: ContextRequest): VerifyRequest {
+/**
+ * The cached key verified the request (nc recorded) but the authority is due to re-verify the
+ * user. Its verdict decides; when it cannot be reached, the session keeps working for
+ * REVALIDATE_GRACE past the due time, so an authority outage does not end established sessions.
+ */
+export async function revalidate(
+  o: ResolvedOptions,
+  a: Attempt,
+  due: Extract<VerifyAnswer, { kind: 'revalidate' }>,
+  trace: Trace
+): Promise<Verdict> {
+  trace.authorityCalled = true
+  const answer = await o.authority.verify(toVerifyRequest(o.serverId, a.request, a.request.bodyHash))
+  if (answer.result === 'ok' && hashOf(answer.algorithm) === hashOf(a.request.algorithm)) {
+    trace.contextCalls++
+    await o.contexts.revalidated(a.handle, answer.principal, a.request.now)
+    return accept(a, answer.principal, due.rspauth, 'authority')
+  }
+  if (answer.result === 'denied') {
+    // The authority no longer vouches for this context's user: drop the cached key now.
+    trace.contextCalls++
+    await o.contexts.revoke(a.handle, a.request.now, o.policy)
+    return challengeFor('SEC_E_LOGON_DENIED', `authority_${answer.reason}`)
+  }
+  const reason = answer.result === 'fault' ? answer.reason : 'wrong_algorithm'
+  if (a.request.now < due.verifiedAt + o.revalidateAfter + o.revalidateGrace) {
+    trace.deferred = `authority_${reason}`
+    return accept(a, due.principal, due.rspauth, 'context')
+  }
+  return authorityUnavailable(`authority_${reason}`, DEFAULTS.retryAfterAuthorityFault)
+}
+
+function toVerifyRequest(
+  serverId: string,
+  r: ContextRequest,
+  bodyHash: string | undefined
+): VerifyRequest {
   return {
     version: 1,
     serverId,
@@ -117,6 +140,6 @@ function toVerifyRequest(serverId: string, r: ContextRequest): VerifyRequest {
       nc: r.ncRaw,
       cnonce: r.cnonce,
     },
-    bodyHash: r.bodyHash,
+    bodyHash,
   }
 }

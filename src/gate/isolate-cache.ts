@@ -2,8 +2,10 @@
  * Replay mode `off` keeps no nc state, so a later request needs nothing the Durable Object alone
  * can give: verified contexts are cached in the isolate for a short time and checked there with no
  * storage call. Entries live at most CACHE_SECONDS, which bounds how late a revocation bites.
+ * An entry serves only the client bucket whose request filled it: a guesser elsewhere always
+ * reaches the Durable Object, which counts wrong answers and asks the brakes.
  */
-import type { CachedContext } from './context-check.ts'
+import type { CachedContext } from './context-types.ts'
 
 export const CACHE_SECONDS = 30
 const MAX_ENTRIES = 10_000
@@ -16,17 +18,24 @@ interface Entry {
 export class IsolateContextCache {
   private readonly entries = new Map<string, Entry>()
 
-  get(handle: string, now: number): CachedContext | undefined {
-    const e = this.entries.get(handle)
+  get(handle: string, bucket: string, now: number): CachedContext | undefined {
+    const key = keyOf(handle, bucket)
+    const e = this.entries.get(key)
     if (!e) return undefined
     if (now >= e.until) {
-      this.entries.delete(handle)
+      this.entries.delete(key)
       return undefined
     }
     return e.context
   }
 
-  put(handle: string, context: CachedContext, now: number, revalidateAfter: number): void {
+  put(
+    handle: string,
+    bucket: string,
+    context: CachedContext,
+    now: number,
+    revalidateAfter: number
+  ): void {
     if (this.entries.size >= MAX_ENTRIES) {
       // Oldest first: Map keeps insertion order.
       const oldest = this.entries.keys().next().value
@@ -37,11 +46,15 @@ export class IsolateContextCache {
       context.verifiedAt + revalidateAfter,
       context.expires
     )
-    this.entries.delete(handle)
-    this.entries.set(handle, { context, until })
+    const key = keyOf(handle, bucket)
+    this.entries.delete(key)
+    this.entries.set(key, { context, until })
   }
 
-  delete(handle: string): void {
-    this.entries.delete(handle)
+  delete(handle: string, bucket: string): void {
+    this.entries.delete(keyOf(handle, bucket))
   }
 }
+
+/** Handles are base64url, so a space cannot occur in them. */
+const keyOf = (handle: string, bucket: string) => `${handle} ${bucket}`

@@ -16,7 +16,8 @@ import { refusalResponse } from './answers.ts'
 import { authenticate } from './authenticate.ts'
 import type { SspiCode, Trace } from './decision-log.ts'
 import { IsolateContextCache } from './isolate-cache.ts'
-import type { DigestAuthOptions } from './options.ts'
+import { clientBucket } from './client-bucket.ts'
+import type { Binding, DigestAuthOptions } from './options.ts'
 import { type ResolvedOptions, resolveOptions } from './resolve-options.ts'
 import type { Acceptance, Verdict } from './verdict.ts'
 
@@ -78,6 +79,8 @@ export function digestAuth<
         latencyMs: Date.now() - trace.started,
       })
 
+    const bucket = clientBucket(o.clientIp(c), c.req.header('cf-worker'))
+    const declaredLength = Number(c.req.header('content-length') ?? Number.NaN)
     const verdict = await authenticate(
       o,
       {
@@ -85,7 +88,9 @@ export function digestAuth<
         url,
         authorization: c.req.header('authorization'),
         body: () => c.req.raw.clone().body,
-        clientIp: o.clientIp(c),
+        contentLength: Number.isSafeInteger(declaredLength) ? declaredLength : undefined,
+        bucket,
+        binding: bindingOf(o.binding, c.req.raw, bucket),
         now,
         waitUntil: (p) => {
           try {
@@ -124,7 +129,8 @@ export function digestAuth<
     log(
       initial ? 'SEC_E_OK' : 'SEC_I_COMPLETE_NEEDED',
       200,
-      initial ? 'authenticated' : 'verified_at_edge'
+      initial ? 'authenticated' : 'verified_at_edge',
+      trace.deferred && `revalidation_deferred_${trace.deferred}`
     )
 
     await next()
@@ -149,8 +155,10 @@ async function authenticationInfo(
   v: Acceptance,
   now: number
 ): Promise<string> {
+  // Without qop there is no nc: such a nonce is single-use, so the client always gets the next.
+  const singleUse = v.credentials.qop === undefined && o.replay !== 'off'
   const nextnonce =
-    v.nonceAgeSeconds >= o.nonceLifetime - o.nextnonceLead
+    singleUse || v.nonceAgeSeconds >= o.nonceLifetime - o.nextnonceLead
       ? await minter.mintNonce({ serverId: o.serverId, handle: v.handle, now })
       : undefined
   return formatAuthenticationInfo({
@@ -160,4 +168,21 @@ async function authenticationInfo(
     cnonce: v.credentials.cnonce,
     nextnonce,
   })
+}
+
+/**
+ * The channel facts a context is bound to (BINDING): the client's bucket, or the fingerprint of
+ * the TLS client certificate Cloudflare saw (mTLS). Undefined when binding is off or no
+ * certificate was presented. TLS proves the client holds the certificate's key.
+ */
+function bindingOf(binding: Binding, request: Request, bucket: string): string | undefined {
+  if (binding === 'address') return `address:${bucket}`
+  if (binding !== 'client-cert') return undefined
+  const cert = (
+    request as {
+      cf?: { tlsClientAuth?: { certPresented?: string; certFingerprintSHA256?: string } }
+    }
+  ).cf?.tlsClientAuth
+  if (cert?.certPresented !== '1' || !cert.certFingerprintSHA256) return undefined
+  return `cert:${cert.certFingerprintSHA256.toLowerCase()}`
 }

@@ -43,6 +43,19 @@ export interface DigestAuthOptions {
   maxLifetime?: number
   /** Seconds after which the authority re-verifies a context. Default 600. */
   revalidateAfter?: number
+  /**
+   * Seconds past a due revalidation during which a session keeps working when the authority
+   * cannot be reached (a denial still ends it at once). Default 3600.
+   */
+  revalidateGrace?: number
+  /** Largest body hashed for qop=auth-int, in bytes; larger bodies get 413. Default 1 MiB. */
+  maxAuthIntBody?: number
+  /**
+   * Bind each context to the channel it was established on: `address` (the client's brake
+   * bucket), `client-cert` (the mTLS client certificate's fingerprint; no certificate, no login),
+   * or `none`. A request from another channel is refused (401), never verified. Default `none`.
+   */
+  binding?: Binding
   /** Brakes against guessing; false disables them. */
   brakes?: { store: BrakeStore; policy?: Partial<BrakePolicy> } | false
   /** Client address for the brakes. Default: CF-Connecting-IP. */
@@ -55,6 +68,8 @@ export interface DigestAuthOptions {
   /** Body of 400 responses (the parser's message is added). */
   invalidRequestMessage?: MessageOption
 }
+
+export type Binding = 'none' | 'address' | 'client-cert'
 
 export interface BrakeStore {
   admit(clientIp: string, user: string, now: number, policy: BrakePolicy): Promise<BrakeVerdict>
@@ -73,6 +88,12 @@ export const DEFAULTS = {
   idleTimeout: 1800,
   maxLifetime: 43_200,
   revalidateAfter: 600,
+  revalidateGrace: 3600,
+  maxAuthIntBody: 1024 * 1024,
+  binding: 'none' as Binding,
+  /** Wrong answers from one bucket a context verifies before the brakes must admit the next. */
+  freeMismatchesWithBrakes: 1,
+  /** Without brakes: wrong answers from one bucket before the context refuses it for a while. */
   maxContextFailures: 5,
   retryAfterAuthorityFault: 10,
 }

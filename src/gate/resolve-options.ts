@@ -36,15 +36,27 @@ export function resolveOptions(options: DigestAuthOptions): ResolvedOptions {
     idleTimeout: DEFAULTS.idleTimeout,
     maxLifetime: DEFAULTS.maxLifetime,
     revalidateAfter: DEFAULTS.revalidateAfter,
+    revalidateGrace: DEFAULTS.revalidateGrace,
+    maxAuthIntBody: DEFAULTS.maxAuthIntBody,
+    binding: DEFAULTS.binding,
     onDecision: logDecision,
     ...stripUndefined(options),
   } as Defaulted
   if (!o.realm) throw new Error('digestAuth: realm is required')
   if (!o.serverId) throw new Error('digestAuth: serverId is required')
+  if (!(o.revalidateGrace >= 0)) throw new Error('digestAuth: revalidateGrace must be >= 0')
   if (o.algorithms.length === 0) throw new Error('digestAuth: at least one algorithm is required')
-  if (o.windowSize < 64) throw new Error('digestAuth: windowSize must be at least 64')
-  for (const n of ['nonceLifetime', 'idleTimeout', 'maxLifetime', 'revalidateAfter'] as const) {
-    if (!(o[n] > 0)) throw new Error(`digestAuth: ${n} must be a positive number of seconds`)
+  if (!(o.windowSize >= 64 && o.windowSize % 8 === 0)) {
+    throw new Error('digestAuth: windowSize must be a multiple of 8, at least 64')
+  }
+  for (const n of [
+    'nonceLifetime',
+    'idleTimeout',
+    'maxLifetime',
+    'revalidateAfter',
+    'maxAuthIntBody',
+  ] as const) {
+    if (!(o[n] > 0)) throw new Error(`digestAuth: ${n} must be a positive number`)
   }
   const brakes = options.brakes ?? false
   return {
@@ -65,7 +77,8 @@ export function resolveOptions(options: DigestAuthOptions): ResolvedOptions {
       idleTimeout: o.idleTimeout,
       maxLifetime: o.maxLifetime,
       revalidateAfter: o.revalidateAfter,
-      maxFailures: DEFAULTS.maxContextFailures,
+      brakes: brakes !== false,
+      freeMismatches: brakes ? DEFAULTS.freeMismatchesWithBrakes : DEFAULTS.maxContextFailures,
     },
     brakePolicy: { ...DEFAULT_BRAKE_POLICY, ...(brakes ? brakes.policy : {}) },
   }

@@ -1,6 +1,6 @@
 /**
  * What authenticating one request concludes, before it becomes HTTP: an acceptance, or a refusal
- * mapped from the SSPI outcomes (DESIGN.md "Outcomes").
+ * mapped from the outcomes of the Microsoft Digest SSP (docs/architecture.md, "Outcomes").
  */
 import type { Principal } from '../authority-protocol/v1.ts'
 import type { AlgorithmName, DigestCredentials } from '../digest/types.ts'
@@ -27,7 +27,7 @@ export interface ChallengeRefusal {
 
 export interface ErrorRefusal {
   kind: 'error'
-  status: 400 | 429 | 503
+  status: 400 | 413 | 429 | 503
   code: SspiCode
   reason: string
   message: string
@@ -65,4 +65,21 @@ export const authorityUnavailable = (reason: string, retryAfter: number): ErrorR
   reason,
   message: 'the authentication authority is unavailable: retry later',
   retryAfter,
+})
+
+export const rateLimited = (brake: { retryAfter: number; reason: string }): ErrorRefusal => ({
+  kind: 'error',
+  status: 429,
+  code: 'SEC_E_RATE_LIMITED',
+  reason: brake.reason,
+  message: 'too many failed attempts: retry later',
+  retryAfter: brake.retryAfter,
+})
+
+export const bodyTooLarge = (limit: number): ErrorRefusal => ({
+  kind: 'error',
+  status: 413,
+  code: 'SEC_E_INVALID_TOKEN',
+  reason: 'auth_int_body_too_large',
+  message: `auth-int bodies are verified up to ${limit} bytes`,
 })

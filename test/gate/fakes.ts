@@ -28,6 +28,8 @@ export type AuthorityMode = 'ok' | 'down' | 'slow' | 'garbage' | 'status500'
 export class FakeAuthority {
   calls = 0
   mode: AuthorityMode = 'ok'
+  /** Answers wait for this, when set: a verification in flight, held open by the test. */
+  hold: Promise<void> | undefined
   users = new Map<string, FakeUser>([
     ['alice', { password: 'wonderland', groups: ['admin'] }],
     ['bob', { password: 'builder', groups: [] }],
@@ -36,6 +38,7 @@ export class FakeAuthority {
 
   async handle(req: Request): Promise<Response> {
     this.calls++
+    if (this.hold) await this.hold
     if (this.mode === 'down') throw new TypeError('fetch failed: connection refused')
     if (this.mode === 'slow') {
       await new Promise((_, reject) => {

@@ -466,7 +466,7 @@ describe('context lifetime', () => {
     const revoked = await g(
       new Request(`${GATE}/.digest-gate/admin/users/digest-gate/alice/revoke`, {
         method: 'POST',
-        headers: { authorization: 'Bearer test-admin-token' },
+        headers: { authorization: 'Bearer test-admin-token-0123456789abcdef0123' },
       })
     )
     expect(((await revoked.json()) as { revoked: number }).revoked).toBeGreaterThanOrEqual(1)
