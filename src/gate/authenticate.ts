@@ -25,6 +25,8 @@ export interface Incoming {
   /** A fresh copy of the body, for auth-int. */
   body: () => ReadableStream<Uint8Array> | null
   clientIp: string
+  /** clientBucket() of the client: where the brakes count its attempts. */
+  bucket: string
   now: number
   /** Keep background work (failure counting) alive past the response. */
   waitUntil: (p: Promise<unknown>) => void
@@ -99,11 +101,8 @@ export async function authenticate(
   }
   const recordFailure = () => {
     if (!o.brakes) return
-    req.waitUntil(
-      o.brakes.store
-        .recordFailure(req.clientIp, creds.username, req.now, o.brakePolicy)
-        .catch(() => {})
-    )
+    const attempt = { bucket: req.bucket, realm: o.realm, user: creds.username, now: req.now }
+    req.waitUntil(o.brakes.store.recordFailure(attempt, o.brakePolicy).catch(() => {}))
   }
 
   /** The context's answer as a verdict, where it could decide. */
@@ -150,9 +149,9 @@ export async function authenticate(
   const attempt = initialAuthentication(o, {
     handle,
     request,
-    clientIp: req.clientIp,
+    bucket: req.bucket,
     trace: w.trace,
-    recordFailure,
+    waitUntil: req.waitUntil,
     reason: cached.reason,
     nonceAgeSeconds: nonce.ageSeconds,
     credentials: creds,

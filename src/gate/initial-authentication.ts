@@ -2,13 +2,19 @@
  * Initial authentication (or a fallback when the cached key cannot decide): the brakes admit it,
  * the authority verifies the response and returns the session key, and the context object caches
  * it and records nc in one step.
+ *
+ * The brakes count the attempt as a failure when they admit it, so parallel guesses cannot all
+ * pass; only an answer from the authority takes it back (a verified success, or a fault that
+ * decided nothing). A revalidation is not admitted: the cached key has verified its response
+ * already, so it is no guess, and a guesser elsewhere must not slow down an established session.
  */
 import type { VerifyRequest } from '../authority-protocol/v1.ts'
 import { validateVerifyRequest } from '../authority-protocol/validate.ts'
 import { hashOf } from '../digest/algorithms.ts'
+import type { BrakeVerdict } from './brake-policy.ts'
 import type { ContextRequest, VerifyOutcome } from './context-types.ts'
 import type { Trace } from './decision-log.ts'
-import { DEFAULTS } from './options.ts'
+import { type BrakeAttempt, DEFAULTS } from './options.ts'
 import type { ResolvedOptions } from './resolve-options.ts'
 import {
   type Acceptance,
@@ -22,10 +28,11 @@ import {
 export interface Attempt {
   handle: string
   request: ContextRequest
-  clientIp: string
+  /** clientBucket() of the client: where the brakes count the attempt. */
+  bucket: string
   trace: Trace
-  /** Count a real mismatch against the brakes (never awaited on the answer path). */
-  recordFailure: () => void
+  /** Keep background work (settling the brakes) alive past the response. */
+  waitUntil: (p: Promise<unknown>) => void
   /** Why the context could not decide. */
   reason: Extract<VerifyOutcome, { outcome: 'ask_authority' }>['reason']
   nonceAgeSeconds: number
@@ -41,14 +48,23 @@ export async function initialAuthentication(o: ResolvedOptions, a: Attempt): Pro
   if (!valid.ok) {
     return invalidRequest(`unverifiable_${valid.error.field || 'request'}`, valid.error.message)
   }
-  if (o.brakes) {
-    trace.contextCalls++
-    const verdict = await o.brakes.store.admit(
-      a.clientIp,
-      request.username,
-      request.now,
-      o.brakePolicy
-    )
+  const brakes = o.brakes && a.reason !== 'revalidate' ? o.brakes.store : undefined
+  const counted: BrakeAttempt = {
+    bucket: a.bucket,
+    realm: o.realm,
+    user: request.username,
+    now: request.now,
+  }
+  if (brakes) {
+    // The bucket's object and the user's.
+    trace.contextCalls += 2
+    let verdict: BrakeVerdict
+    try {
+      verdict = await brakes.admit(counted, o.brakePolicy)
+    } catch {
+      // Unbraked guessing is worse than a short outage of new logins.
+      return authorityUnavailable('brakes_unavailable', DEFAULTS.retryAfterAuthorityFault)
+    }
     if (!verdict.ok) {
       return {
         kind: 'error',
@@ -60,9 +76,14 @@ export async function initialAuthentication(o: ResolvedOptions, a: Attempt): Pro
       }
     }
   }
+  const settle = (how: 'succeeded' | 'undecided') => {
+    if (brakes) a.waitUntil(brakes[how](counted, o.brakePolicy).catch(() => {}))
+  }
   trace.authorityCalled = true
   const answer = await o.authority.verify(verifyRequest)
   if (answer.result === 'fault') {
+    // Nothing was decided, so the client learnt nothing: no guess to count.
+    settle('undecided')
     return authorityUnavailable(`authority_${answer.reason}`, DEFAULTS.retryAfterAuthorityFault)
   }
   if (answer.result === 'denied') {
@@ -71,12 +92,13 @@ export async function initialAuthentication(o: ResolvedOptions, a: Attempt): Pro
       trace.contextCalls++
       await o.contexts.revoke(handle)
     }
-    if (answer.reason === 'logon_denied') a.recordFailure()
+    // Every denial (wrong password, unknown user, unsupported algorithm) keeps its count.
     return challengeFor('SEC_E_LOGON_DENIED', `authority_${answer.reason}`)
   }
   if (hashOf(answer.algorithm) !== hashOf(request.algorithm)) {
     return authorityUnavailable('authority_wrong_algorithm', DEFAULTS.retryAfterAuthorityFault)
   }
+  settle('succeeded')
   // The context object, and the user's index of contexts.
   trace.contextCalls += 2
   const established = await o.contexts.establish(

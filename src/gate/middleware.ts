@@ -14,6 +14,7 @@ import { createTokenMinter, type TokenMinter } from '../digest/tokens.ts'
 import type { AlgorithmName } from '../digest/types.ts'
 import { refusalResponse } from './answers.ts'
 import { authenticate } from './authenticate.ts'
+import { clientBucket } from './client-bucket.ts'
 import type { SspiCode, Trace } from './decision-log.ts'
 import { IsolateContextCache } from './isolate-cache.ts'
 import type { DigestAuthOptions } from './options.ts'
@@ -62,6 +63,7 @@ export function digestAuth<
     const trace: Trace = { started: Date.now(), authorityCalled: false, contextCalls: 0 }
     const minter = await minterFor()
     const url = new URL(c.req.url)
+    const clientIp = o.clientIp(c)
     const log = (code: SspiCode, status: number, outcome: string, reason?: string) =>
       o.onDecision({
         event: 'digest-gate.decision',
@@ -85,7 +87,8 @@ export function digestAuth<
         url,
         authorization: c.req.header('authorization'),
         body: () => c.req.raw.clone().body,
-        clientIp: o.clientIp(c),
+        clientIp,
+        bucket: clientBucket(clientIp, c.req.header('cf-worker')),
         now,
         waitUntil: (p) => {
           try {
