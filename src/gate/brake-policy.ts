@@ -124,10 +124,11 @@ export function emptyAt(c: Counter, threshold: number, policy: BrakePolicy): num
 }
 
 /**
- * The most attempts one counter lets through in `seconds`, whatever the guesser's timing (and
- * without refunds, which only verified logins earn). An attempt raises the level by a whole step,
- * and those steps are bounded by the cap plus what drains, unless the level is within one step
- * of the cap; there the wait is at its cap, so those attempts come one per `maxDelaySeconds`.
+ * The most attempts one counter lets through in `seconds`, whatever the guesser's timing (refunds
+ * aside: only a verified login earns one, or a fault that told the client nothing). An attempt
+ * raises the level by a whole step unless the level is within one step of the cap: whole steps
+ * are bounded by the cap plus what drains, and near the cap the wait is at its longest, so those
+ * attempts come one per `maxDelaySeconds`.
  */
 export function maxAttempts(threshold: number, policy: BrakePolicy, seconds: number): number {
   return (

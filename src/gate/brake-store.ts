@@ -13,11 +13,10 @@ import type { BrakePolicy, BrakeVerdict } from './brake-policy.ts'
 import type { BrakeAttempt, BrakeStore } from './options.ts'
 
 export function durableObjectBrakes(ns: DurableObjectNamespace<Brake>): BrakeStore {
-  const objects = (a: BrakeAttempt) => ({
-    bucket: ns.getByName(`bucket:${a.bucket}`),
-    user: ns.getByName(`user:${userKey(a)}`),
-    key: userKey(a),
-  })
+  const objects = (a: BrakeAttempt) => {
+    const key = userKey(a)
+    return { bucket: ns.getByName(`bucket:${a.bucket}`), user: ns.getByName(`user:${key}`), key }
+  }
   const settle = async (a: BrakeAttempt, policy: BrakePolicy, verified: boolean) => {
     const { bucket, user, key } = objects(a)
     await Promise.all([
