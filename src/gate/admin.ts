@@ -28,12 +28,7 @@ export function adminRoutes(
   admin.post('/users/:realm/:name/revoke', async (c) => {
     const realm = c.req.param('realm')
     const name = c.req.param('name')
-    const revoked = await contexts().revokeUser(
-      realm,
-      name,
-      Math.floor(Date.now() / 1000),
-      policy
-    )
+    const revoked = await contexts().revokeUser(realm, name, Math.floor(Date.now() / 1000), policy)
     console.log(
       JSON.stringify({
         event: 'digest-gate.admin',

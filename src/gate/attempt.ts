@@ -6,8 +6,10 @@ import { hashOf } from '../digest/algorithms.ts'
 import { hashStreamHex } from '../digest/hash.ts'
 import type { DigestCredentials } from '../digest/types.ts'
 import type { ContextRequest } from './context-types.ts'
+import type { Trace } from './decision-log.ts'
+import { type BrakeAttempt, DEFAULTS } from './options.ts'
 import type { ResolvedOptions } from './resolve-options.ts'
-import type { Acceptance } from './verdict.ts'
+import { type Acceptance, authorityUnavailable, rateLimited, type Verdict } from './verdict.ts'
 
 /** The request as authentication sees it. */
 export interface Incoming {
@@ -54,13 +56,57 @@ export function accept(
   }
 }
 
-/** A verified attempt the brakes admitted gives its count back. */
-export function refund(o: ResolvedOptions, a: Attempt): void {
+/** The attempt as the brakes count it. */
+function counted(o: ResolvedOptions, a: Attempt): BrakeAttempt {
+  return { bucket: a.request.bucket, realm: o.realm, user: a.request.username, now: a.request.now }
+}
+
+/**
+ * Ask the brakes to admit this attempt (counted now, as a failure until settled). Undefined when
+ * admitted; otherwise the refusal: 429, or 503 when the brakes cannot be reached (unbraked
+ * guessing is worse than a short outage of new logins).
+ */
+export async function admit(
+  o: ResolvedOptions,
+  a: Attempt,
+  trace: Trace
+): Promise<Verdict | undefined> {
+  if (!o.brakes) return undefined
+  // The bucket's object and the user's.
+  trace.contextCalls += 2
+  try {
+    const verdict = await o.brakes.store.admit(counted(o, a), o.brakePolicy)
+    return verdict.ok ? undefined : rateLimited(verdict)
+  } catch {
+    return authorityUnavailable('brakes_unavailable', DEFAULTS.retryAfterAuthorityFault)
+  }
+}
+
+/**
+ * An admitted attempt is settled in the background: `succeeded` (verified) gives its count back,
+ * `undecided` (the authority could not answer: the client learnt nothing) too.
+ */
+export function settle(o: ResolvedOptions, a: Attempt, how: 'succeeded' | 'undecided'): void {
   if (!o.brakes) return
-  const { bucket, username, now } = a.request
-  a.incoming.waitUntil(
-    o.brakes.store.succeeded(bucket, username, now, o.brakePolicy).catch(() => {})
-  )
+  const store = o.brakes.store
+  a.incoming.waitUntil(store[how](counted(o, a), o.brakePolicy).catch(() => {}))
+}
+
+/**
+ * A wrong answer that was not admitted first (against a cached key), counted before the answer
+ * leaves; the refusal when the counters now brake this client.
+ */
+export async function countFailure(
+  o: ResolvedOptions,
+  a: Attempt,
+  trace: Trace
+): Promise<Verdict | undefined> {
+  if (!o.brakes) return undefined
+  trace.contextCalls += 2
+  const next = await o.brakes.store
+    .recordFailure(counted(o, a), o.brakePolicy)
+    .catch(() => undefined)
+  return next && !next.ok ? rateLimited(next) : undefined
 }
 
 /**
@@ -97,4 +143,3 @@ export async function hashBody(o: ResolvedOptions, a: Attempt): Promise<string |
     throw err
   }
 }
-

@@ -7,7 +7,15 @@ import { DigestError } from '../digest/errors.ts'
 import { parseAuthorization } from '../digest/header.ts'
 import type { TokenMinter } from '../digest/tokens.ts'
 import type { AlgorithmName, DigestCredentials } from '../digest/types.ts'
-import { type Attempt, accept, hashBody, type Incoming, refund } from './attempt.ts'
+import {
+  type Attempt,
+  accept,
+  admit,
+  countFailure,
+  hashBody,
+  type Incoming,
+  settle,
+} from './attempt.ts'
 import { precheck, responseMatches, rspauthFor } from './context-check.ts'
 import type { ContextRequest, VerifyAnswer } from './context-types.ts'
 import type { Trace } from './decision-log.ts'
@@ -15,14 +23,7 @@ import { initialAuthentication, revalidate } from './initial-authentication.ts'
 import type { IsolateContextCache } from './isolate-cache.ts'
 import type { ResolvedOptions } from './resolve-options.ts'
 import { uriMatchesTarget } from './uri-match.ts'
-import {
-  bodyTooLarge,
-  challengeFor,
-  invalidRequest,
-  rateLimited,
-  staleFor,
-  type Verdict,
-} from './verdict.ts'
+import { bodyTooLarge, challengeFor, invalidRequest, staleFor, type Verdict } from './verdict.ts'
 
 export interface Workspace {
   minter: TokenMinter
@@ -123,9 +124,7 @@ async function verifyTokens(
   creds: DigestCredentials,
   now: number,
   minter: TokenMinter
-): Promise<
-  { handle: string; issuedAt: number; expired: boolean; ageSeconds: number } | Verdict
-> {
+): Promise<{ handle: string; issuedAt: number; expired: boolean; ageSeconds: number } | Verdict> {
   const nonce = await minter.verifyNonce(creds.nonce, {
     serverId: o.serverId,
     now,
@@ -161,14 +160,8 @@ async function askContext(
   for (;;) {
     const answer = await verifyWithContext(o, a, w)
     if (answer.kind === 'admission_required' && o.brakes && !a.request.admitted) {
-      w.trace.contextCalls++
-      const admitted = await o.brakes.store.admit(
-        a.request.bucket,
-        a.request.username,
-        a.request.now,
-        o.brakePolicy
-      )
-      if (!admitted.ok) return rateLimited(admitted)
+      const refused = await admit(o, a, w.trace)
+      if (refused) return refused
       a = { ...a, request: { ...a.request, admitted: true } }
       continue
     }
@@ -191,10 +184,10 @@ async function fromAnswer(
 ): Promise<Verdict> {
   switch (answer.kind) {
     case 'ok':
-      if (a.request.admitted) refund(o, a)
+      if (a.request.admitted) settle(o, a, 'succeeded')
       return accept(a, answer.principal, answer.rspauth, 'context')
     case 'revalidate':
-      if (a.request.admitted) refund(o, a)
+      if (a.request.admitted) settle(o, a, 'succeeded')
       return revalidate(o, a, answer, w.trace)
     case 'stale':
       return staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', a.handle)
@@ -211,15 +204,9 @@ async function fromAnswer(
     case 'mismatch': {
       // An admitted attempt was counted when it was admitted; the first ones are counted now,
       // before the answer leaves, so a parallel burst is seen by the next admission.
-      if (o.brakes && !a.request.admitted) {
-        w.trace.contextCalls++
-        const next = await o.brakes.store.recordFailure(
-          a.request.bucket,
-          a.request.username,
-          a.request.now,
-          o.brakePolicy
-        )
-        if (!next.ok) return rateLimited(next)
+      if (!a.request.admitted) {
+        const braked = await countFailure(o, a, w.trace)
+        if (braked) return braked
       }
       return challengeFor('SEC_E_LOGON_DENIED', 'response_mismatch')
     }

@@ -6,6 +6,7 @@ import { parseAlgorithmName } from '../digest/algorithms.ts'
 import type { ReplayMode } from '../digest/nc-window.ts'
 import type { TokenKeys } from '../digest/tokens.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
+import { type BrakePolicy, DEFAULT_BRAKE_POLICY } from './brake-policy.ts'
 import type { IdentityHeaders } from './forward.ts'
 import type { Binding } from './options.ts'
 import { parseRoutes, type RouteRule } from './routes.ts'
@@ -48,8 +49,11 @@ export interface GateVars {
   BRAKES?: string
   BRAKE_USER_FAILURES?: string
   BRAKE_CLIENT_FAILURES?: string
+  BRAKE_USER_GLOBAL_FAILURES?: string
   BRAKE_WINDOW?: string
+  BRAKE_MAX_DELAY?: string
   BRAKE_AUTHORITY_PER_MINUTE?: string
+  BRAKE_KNOWN_CLIENT_DAYS?: string
 }
 
 export interface GateConfig {
@@ -80,12 +84,7 @@ export interface GateConfig {
   assertionKey: string | undefined
   adminToken: string | undefined
   brakes: boolean
-  brakePolicy: {
-    userFailures: number
-    clientFailures: number
-    windowSeconds: number
-    authorityCallsPerMinute: number
-  }
+  brakePolicy: BrakePolicy
 }
 
 export class ConfigError extends Error {
@@ -145,17 +144,36 @@ export function readConfig(
     assertionKey: vars.ASSERTION_KEY || undefined,
     adminToken: adminToken(vars.ADMIN_TOKEN),
     brakes: bool(vars.BRAKES, true, 'BRAKES'),
-    brakePolicy: {
-      userFailures: int(vars.BRAKE_USER_FAILURES, 10, 'BRAKE_USER_FAILURES', 1),
-      clientFailures: int(vars.BRAKE_CLIENT_FAILURES, 50, 'BRAKE_CLIENT_FAILURES', 1),
-      windowSeconds: int(vars.BRAKE_WINDOW, 300, 'BRAKE_WINDOW', 1),
-      authorityCallsPerMinute: int(
-        vars.BRAKE_AUTHORITY_PER_MINUTE,
-        60,
-        'BRAKE_AUTHORITY_PER_MINUTE',
-        1
-      ),
-    },
+    brakePolicy: brakePolicy(vars),
+  }
+}
+
+function brakePolicy(vars: GateVars): BrakePolicy {
+  const d = DEFAULT_BRAKE_POLICY
+  return {
+    userFailures: int(vars.BRAKE_USER_FAILURES, d.userFailures, 'BRAKE_USER_FAILURES', 1),
+    clientFailures: int(vars.BRAKE_CLIENT_FAILURES, d.clientFailures, 'BRAKE_CLIENT_FAILURES', 1),
+    userGlobalFailures: int(
+      vars.BRAKE_USER_GLOBAL_FAILURES,
+      d.userGlobalFailures,
+      'BRAKE_USER_GLOBAL_FAILURES',
+      1
+    ),
+    windowSeconds: int(vars.BRAKE_WINDOW, d.windowSeconds, 'BRAKE_WINDOW', 1),
+    maxDelaySeconds: int(vars.BRAKE_MAX_DELAY, d.maxDelaySeconds, 'BRAKE_MAX_DELAY', 1),
+    authorityCallsPerMinute: int(
+      vars.BRAKE_AUTHORITY_PER_MINUTE,
+      d.authorityCallsPerMinute,
+      'BRAKE_AUTHORITY_PER_MINUTE',
+      1
+    ),
+    knownClientSeconds:
+      int(
+        vars.BRAKE_KNOWN_CLIENT_DAYS,
+        d.knownClientSeconds / 86_400,
+        'BRAKE_KNOWN_CLIENT_DAYS',
+        0
+      ) * 86_400,
   }
 }
 

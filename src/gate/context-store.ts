@@ -45,14 +45,11 @@ export function durableObjectContexts(
       if (answer.kind === 'taken') await index.remove(handle)
       return answer
     },
-    revalidated: (handle, principal, now) =>
-      contexts.getByName(handle).revalidated(principal, now),
+    revalidated: (handle, principal, now) => contexts.getByName(handle).revalidated(principal, now),
     revoke: (handle, now, policy) => contexts.getByName(handle).revoke(now, policy),
     async revokeUser(realm, user, now, policy) {
       const handles = await users.getByName(userContextsName(realm, user)).takeAll(now)
-      const done = await Promise.all(
-        handles.map((h) => contexts.getByName(h).revoke(now, policy))
-      )
+      const done = await Promise.all(handles.map((h) => contexts.getByName(h).revoke(now, policy)))
       return done.filter(Boolean).length
     },
   }

@@ -6,7 +6,7 @@
 import type { VerifyRequest } from '../authority-protocol/v1.ts'
 import { validateVerifyRequest } from '../authority-protocol/validate.ts'
 import { hashOf } from '../digest/algorithms.ts'
-import { type Attempt, accept, hashBody, refund } from './attempt.ts'
+import { type Attempt, accept, admit, hashBody, settle } from './attempt.ts'
 import type { ContextRequest, VerifyAnswer } from './context-types.ts'
 import type { Trace } from './decision-log.ts'
 import { DEFAULTS } from './options.ts'
@@ -16,7 +16,6 @@ import {
   bodyTooLarge,
   challengeFor,
   invalidRequest,
-  rateLimited,
   staleFor,
   type Verdict,
 } from './verdict.ts'
@@ -36,16 +35,8 @@ export async function initialAuthentication(
   if (!valid.ok) {
     return invalidRequest(`unverifiable_${valid.error.field || 'request'}`, valid.error.message)
   }
-  if (o.brakes) {
-    trace.contextCalls++
-    const verdict = await o.brakes.store.admit(
-      a.request.bucket,
-      a.request.username,
-      a.request.now,
-      o.brakePolicy
-    )
-    if (!verdict.ok) return rateLimited(verdict)
-  }
+  const refused = await admit(o, a, trace)
+  if (refused) return refused
   let request = a.request
   if (request.qop === 'auth-int') {
     const bodyHash = await hashBody(o, a)
@@ -56,6 +47,7 @@ export async function initialAuthentication(
   trace.authorityCalled = true
   const answer = await o.authority.verify(toVerifyRequest(o.serverId, request, request.bodyHash))
   if (answer.result === 'fault') {
+    settle(o, a, 'undecided')
     return authorityUnavailable(`authority_${answer.reason}`, DEFAULTS.retryAfterAuthorityFault)
   }
   if (answer.result === 'denied') {
@@ -64,9 +56,10 @@ export async function initialAuthentication(
     return challengeFor('SEC_E_LOGON_DENIED', `authority_${answer.reason}`)
   }
   if (hashOf(answer.algorithm) !== hashOf(request.algorithm)) {
+    settle(o, a, 'undecided')
     return authorityUnavailable('authority_wrong_algorithm', DEFAULTS.retryAfterAuthorityFault)
   }
-  refund(o, a)
+  settle(o, a, 'succeeded')
   trace.contextCalls += 2
   const established = await o.contexts.establish(
     a.handle,
@@ -99,7 +92,9 @@ export async function revalidate(
   trace: Trace
 ): Promise<Verdict> {
   trace.authorityCalled = true
-  const answer = await o.authority.verify(toVerifyRequest(o.serverId, a.request, a.request.bodyHash))
+  const answer = await o.authority.verify(
+    toVerifyRequest(o.serverId, a.request, a.request.bodyHash)
+  )
   if (answer.result === 'ok' && hashOf(answer.algorithm) === hashOf(a.request.algorithm)) {
     trace.contextCalls++
     await o.contexts.revalidated(a.handle, answer.principal, a.request.now)

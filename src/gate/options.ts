@@ -5,7 +5,7 @@ import type { ReplayMode } from '../digest/nc-window.ts'
 import type { TokenKeys } from '../digest/tokens.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
 import type { AuthorityClient } from './authority-client.ts'
-import type { BrakePolicy, BrakeVerdict } from './brake.ts'
+import type { BrakePolicy, BrakeVerdict } from './brake-policy.ts'
 import type { ContextStore } from './context-store.ts'
 import type { DecisionLog } from './decision-log.ts'
 
@@ -56,9 +56,9 @@ export interface DigestAuthOptions {
    * or `none`. A request from another channel is refused (401), never verified. Default `none`.
    */
   binding?: Binding
-  /** Brakes against guessing; false disables them. */
+  /** Brakes against guessing; false disables them. Policy defaults: DEFAULT_BRAKE_POLICY. */
   brakes?: { store: BrakeStore; policy?: Partial<BrakePolicy> } | false
-  /** Client address for the brakes. Default: CF-Connecting-IP. */
+  /** Client address for the brakes (bucketed by clientBucket()). Default: CF-Connecting-IP. */
   clientIp?: (c: Context) => string
   onAuthSuccess?: (c: Context, principal: Principal) => void | Promise<void>
   /** Receives one record per decision. Default: a JSON line on console.log. */
@@ -71,9 +71,34 @@ export interface DigestAuthOptions {
 
 export type Binding = 'none' | 'address' | 'client-cert'
 
+/** One attempt to authenticate, as the brakes count it. */
+export interface BrakeAttempt {
+  /** clientBucket() of the client's address and CF-Worker header. */
+  bucket: string
+  realm: string
+  /** The user name as the client sent it (with userhash, the hash). */
+  user: string
+  /** Unix seconds. */
+  now: number
+}
+
+/**
+ * Counters against guessing: per bucket and user, per bucket, per user over all buckets, and each
+ * bucket's budget of authority calls. An admitted attempt counts as a failure at once, so parallel
+ * attempts cannot outrun the counters; only an answer from the authority takes it back.
+ */
 export interface BrakeStore {
-  admit(clientIp: string, user: string, now: number, policy: BrakePolicy): Promise<BrakeVerdict>
-  recordFailure(clientIp: string, user: string, now: number, policy: BrakePolicy): Promise<void>
+  /** Admit one initial authentication (an authority call): counted now, or refused uncounted. */
+  admit(attempt: BrakeAttempt, policy: BrakePolicy): Promise<BrakeVerdict>
+  /** The admitted attempt verified: take it back (that one only) and know its bucket for the user. */
+  succeeded(attempt: BrakeAttempt, policy: BrakePolicy): Promise<void>
+  /** The authority could not answer (fault): take the attempt back, not its authority call. */
+  undecided(attempt: BrakeAttempt, policy: BrakePolicy): Promise<void>
+  /**
+   * A failure decided without an admission (a wrong response against a cached session key):
+   * counted in the same counters. Answers what the next attempt would be told.
+   */
+  recordFailure(attempt: BrakeAttempt, policy: BrakePolicy): Promise<BrakeVerdict>
 }
 
 export const DEFAULTS = {

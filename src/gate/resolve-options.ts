@@ -1,6 +1,6 @@
 /** digestAuth() options with defaults applied and the derived settings every request needs. */
 import type { Context } from 'hono'
-import { type BrakePolicy, DEFAULT_BRAKE_POLICY } from './brake.ts'
+import { type BrakePolicy, DEFAULT_BRAKE_POLICY } from './brake-policy.ts'
 import type { ChallengeSettings } from './challenge.ts'
 import type { ContextPolicy } from './context-types.ts'
 import { logDecision } from './decision-log.ts'
@@ -80,8 +80,20 @@ export function resolveOptions(options: DigestAuthOptions): ResolvedOptions {
       brakes: brakes !== false,
       freeMismatches: brakes ? DEFAULTS.freeMismatchesWithBrakes : DEFAULTS.maxContextFailures,
     },
-    brakePolicy: { ...DEFAULT_BRAKE_POLICY, ...(brakes ? brakes.policy : {}) },
+    brakePolicy: brakePolicy(brakes ? brakes.policy : undefined),
   }
+}
+
+/** The defaults with the given values; a policy that could not work is refused here. */
+function brakePolicy(given: Partial<BrakePolicy> | undefined): BrakePolicy {
+  const p = { ...DEFAULT_BRAKE_POLICY, ...stripUndefined(given ?? {}) }
+  for (const [name, value] of Object.entries(p)) {
+    const min = name === 'knownClientSeconds' ? 0 : 1
+    if (!(Number.isFinite(value) && value >= min)) {
+      throw new Error(`digestAuth: brakes.policy.${name} must be a number >= ${min}`)
+    }
+  }
+  return p
 }
 
 /** Cloudflare sets CF-Connecting-IP; elsewhere a proxy's X-Real-IP. */

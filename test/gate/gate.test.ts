@@ -488,28 +488,6 @@ describe('context lifetime', () => {
   })
 })
 
-describe('brakes', () => {
-  it('answers 429 after repeated wrong passwords for a user, while others keep working', async () => {
-    const g = gate({ BRAKE_USER_FAILURES: '3' })
-    const alice = client(g, 'alice', 'wonderland')
-    expect((await alice.fetch('/private/ok')).status).toBe(200)
-    // A client address of its own: storage is shared by the tests of this file.
-    const ip = { 'cf-connecting-ip': '203.0.113.7' }
-    const guess = async (password: string) => {
-      const challenge = challengeOf(await g(new Request(`${GATE}/private/x`, { headers: ip })))
-      const h = await authorization({ user: 'bob', password, ...challenge, uri: '/private/x' })
-      return g(new Request(`${GATE}/private/x`, { headers: { ...ip, authorization: h } }))
-    }
-    const statuses: number[] = []
-    for (let i = 0; i < 5; i++) statuses.push((await guess(`guess${i}`)).status)
-    expect(statuses).toEqual([401, 401, 401, 429, 429])
-    const braked = await guess('guess9')
-    expect(Number(braked.headers.get('retry-after'))).toBeGreaterThan(0)
-    expect(authority.calls).toBe(4)
-    expect((await alice.fetch('/private/still-ok')).status).toBe(200)
-  })
-})
-
 describe('guessing against a cached key', () => {
   it('refuses the guessing address after 5 mismatches, and only that address', async () => {
     const challenge = challengeOf(await get('/private/g'))

@@ -315,11 +315,10 @@ describe('objects written by the first release', () => {
       )
       sql.exec('INSERT INTO failures VALUES (?, 1, ?)', '198.51.100.9', now - 5)
       // nc 1..3 used; the exact state written after a quiet spell (mark = highest).
-      const state = usedUpTo(3, 128)
       sql.exec(
         'INSERT INTO nonces VALUES (?, ?, 3, ?)',
         nonce,
-        serializeNcState(state),
+        serializeNcState(usedUpTo(3, 128)),
         now - 10 + 300 + 120
       )
     })

@@ -9,7 +9,6 @@ import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { readNonceFields } from '../../src/digest/tokens.ts'
 import {
-  challengeOf,
   client,
   type FakeAuthority,
   type FakeOrigin,
