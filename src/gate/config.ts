@@ -6,7 +6,7 @@ import { parseAlgorithmName } from '../digest/algorithms.ts'
 import type { ReplayMode } from '../digest/nc-window.ts'
 import type { TokenKeys } from '../digest/tokens.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
-import type { IdentityHeaders } from './forward.ts'
+import { DEFAULT_STRIP_HEADERS, type IdentityHeaders } from './forward.ts'
 import { parseRoutes, type RouteRule } from './routes.ts'
 
 /** Secrets: `wrangler secret put NAME`, or `.dev.vars` locally. */
@@ -38,9 +38,11 @@ export interface GateVars {
   MAX_LIFETIME?: string
   REVALIDATE_AFTER?: string
   ROUTES?: string
+  ALLOW_PATH_PARAMETERS?: string
   IDENTITY_HEADER_USER?: string
   IDENTITY_HEADER_GROUPS?: string
   IDENTITY_HEADER_ASSERTION?: string
+  STRIP_HEADERS?: string
   BRAKES?: string
   BRAKE_USER_FAILURES?: string
   BRAKE_CLIENT_FAILURES?: string
@@ -68,7 +70,11 @@ export interface GateConfig {
   maxLifetime: number
   revalidateAfter: number
   routes: RouteRule[]
+  /** Keep `;` segment parameters (rules match without them) instead of answering 400. */
+  allowPathParameters: boolean
   identityHeaders: IdentityHeaders
+  /** Client headers never forwarded (beside the identity headers), lower-case. */
+  stripHeaders: string[]
   nonceKeys: TokenKeys
   assertionKey: string | undefined
   adminToken: string | undefined
@@ -118,6 +124,7 @@ export function readConfig(
     maxLifetime: int(vars.MAX_LIFETIME, 43_200, 'MAX_LIFETIME', 1),
     revalidateAfter: int(vars.REVALIDATE_AFTER, 600, 'REVALIDATE_AFTER', 1),
     routes: routes(vars.ROUTES),
+    allowPathParameters: bool(vars.ALLOW_PATH_PARAMETERS, false, 'ALLOW_PATH_PARAMETERS'),
     identityHeaders: {
       user: header(vars.IDENTITY_HEADER_USER ?? 'X-Auth-User', 'IDENTITY_HEADER_USER'),
       groups: header(vars.IDENTITY_HEADER_GROUPS ?? 'X-Auth-Groups', 'IDENTITY_HEADER_GROUPS'),
@@ -126,6 +133,10 @@ export function readConfig(
         'IDENTITY_HEADER_ASSERTION'
       ),
     },
+    stripHeaders:
+      vars.STRIP_HEADERS === undefined
+        ? DEFAULT_STRIP_HEADERS
+        : list(vars.STRIP_HEADERS).map((h) => header(h, 'STRIP_HEADERS')),
     nonceKeys: {
       current: { id: keyId(nonceKey), secret: nonceKey },
       previous: vars.NONCE_KEY_PREVIOUS
