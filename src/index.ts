@@ -78,16 +78,15 @@ export function buildGate(env: GateEnv): App {
   // One canonical path per request: rules match it, digestAuth checks `uri` against it, and it
   // alone is forwarded.
   app.use('*', async (c, next) => {
-    const canonical = canonicalizePath(new URL(c.req.url).pathname, {
-      allowParameters: config.allowPathParameters,
-    })
+    const { pathname } = new URL(c.req.url)
+    const canonical = canonicalizePath(pathname, { allowParameters: config.allowPathParameters })
     if (!canonical.ok) {
       console.log(
         JSON.stringify({
           event: 'digest-gate.path_refused',
           reason: canonical.reason,
           method: c.req.method,
-          path: new URL(c.req.url).pathname.slice(0, 256),
+          path: pathname.slice(0, 256),
         })
       )
       return Response.json(

@@ -50,8 +50,11 @@ const UNRESERVED = /^[A-Za-z0-9._~-]$/
 /** pchar (RFC 3986) beyond the unreserved: kept as sent, raw or escaped. `;` is handled apart. */
 const SUB_DELIMS_AND_COLON_AT = new Set([..."!$&'()*+,=:@"])
 const HEX2 = /^[0-9A-Fa-f]{2}$/
-/** After one decoding this would be an escape again: a double-decoding origin reads another path. */
-const DOUBLE_ENCODED = /%25[0-9A-Fa-f]{2}/
+/**
+ * After one decoding this would start an escape again (`%41`, or IIS' `%u0041`): an origin that
+ * decodes twice reads another path.
+ */
+const DOUBLE_ENCODED = /%25([0-9A-Fa-f]{2}|[uU])/
 const CONTROL = /\p{Cc}/u
 /** Characters some normalisers remove (NFKC_Casefold drops default ignorables) or never show. */
 const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u
@@ -59,7 +62,7 @@ const INVISIBLE = /[\p{Cf}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}]/u
 const UNASSIGNED = /\p{Cn}/u
 /**
  * Look-alikes of path syntax that Windows best-fit conversions or IDNA map to ASCII although
- * NFKC does not: yen and won signs (backslash in code pages 932 and 949), division and fraction
+ * NFKC does not (checked after NFKC, which maps fullwidth ￥ to ¥): yen and won signs (backslash in code pages 932 and 949), division and fraction
  * slashes, set minus and reverse solidus operators, ideographic full stops.
  */
 const BEST_FIT = new Set([
@@ -79,31 +82,34 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /**
  * The canonical form of a request path (origin-form, without query): unreserved characters
- * decoded, other escapes in upper-case hex, characters outside pchar escaped as UTF-8, `//`
- * merged, dot segments resolved (RFC 3986 §5.2.4). Idempotent; accepts raw request targets as
- * well as `URL.pathname`.
+ * decoded, other escapes in upper-case hex, characters outside pchar escaped as UTF-8, dot
+ * segments resolved (RFC 3986 §5.2.4), `//` merged. Idempotent; accepts raw request targets as
+ * well as `URL.pathname`, and gives both the same path.
  */
 export function canonicalizePath(raw: string, options: PathOptions = {}): CanonicalPath {
   if (!raw.startsWith('/')) return refuse('not_absolute', 'the path must start with /')
   const allowParameters = options.allowParameters ?? false
-  const kept: Segment[] = []
+  // Dot segments resolve first, empty segments counting (RFC 3986 §5.2.4, as WHATWG parsers
+  // read it), so a raw target and its parsed form give one path; then `//` merges.
+  const stack: Segment[] = []
   const parts = raw.slice(1).split('/')
   let trailingSlash = false
   for (let i = 0; i < parts.length; i++) {
     const last = i === parts.length - 1
     const seg = canonicalSegment(parts[i] ?? '', allowParameters)
     if (!seg.ok) return seg
-    // `//` merges (as nginx and Spring read it) before dot segments resolve.
-    if (seg.text === '' || seg.text === '.') {
+    if (seg.text === '.') {
       if (last) trailingSlash = true
     } else if (seg.text === '..') {
-      if (kept.length === 0) return refuse('above_root', 'the path climbs above the root')
-      kept.pop()
+      if (stack.length === 0) return refuse('above_root', 'the path climbs above the root')
+      stack.pop()
       if (last) trailingSlash = true
     } else {
-      kept.push(seg)
+      stack.push(seg)
+      if (last && seg.text === '') trailingSlash = true
     }
   }
+  const kept = stack.filter((s) => s.text !== '')
   const tail = trailingSlash && kept.length > 0 ? '/' : ''
   return {
     ok: true,
@@ -217,7 +223,8 @@ function checkNonAscii(ch: string): Refused | undefined {
   if (CONTROL.test(ch)) return refuse('control', 'a control character')
   if (INVISIBLE.test(ch)) return refuse('invisible_character', 'an invisible or format character')
   if (UNASSIGNED.test(ch)) return refuse('unassigned_character', 'an unassigned code point')
-  if (BEST_FIT.has(ch) || hasAscii(ch.normalize('NFKC')) || hasAscii(ch.toLowerCase())) {
+  const nfkc = ch.normalize('NFKC')
+  if (hasAscii(nfkc) || hasAscii(ch.toLowerCase()) || [...nfkc].some((c) => BEST_FIT.has(c))) {
     return refuse('lookalike', 'a character that normalises to ASCII (e.g. fullwidth forms)')
   }
   return undefined
@@ -231,9 +238,16 @@ function checkSegment(text: string, allowParameters: boolean): Segment | Refused
     // Tomcat reads `..;x` as `..` and `/;x/` as `//`.
     return refuse('parameters', 'parameters on an empty or dot segment')
   }
-  if (name !== '.' && name !== '..' && /^ |[ .]$/.test(name)) {
-    // Windows drops trailing dots and spaces; Spring's trimTokens dropped leading ones.
-    return refuse('segment_edge', 'a segment that starts with a space or ends with a dot or space')
+  if (name !== '.' && name !== '..') {
+    // Windows drops trailing dots and spaces; Spring's trimTokens and Java's strip() trim Unicode
+    // spaces at both ends. Checked again without accents: `..\u0301` is `..` to best-fit readers.
+    const bare = foldForMatch(name)
+    if (/^\s|[\s.]$/u.test(name) || /^\s|[\s.]$/u.test(bare) || (name !== '' && bare === '')) {
+      return refuse(
+        'segment_edge',
+        'a segment that starts with a space, ends with a dot or space, or is only accents'
+      )
+    }
   }
   if (decodeURIComponent(text).includes(':$')) {
     // NTFS streams: IIS serves `/admin::$INDEX_ALLOCATION/x` from `/admin/x`.

@@ -102,6 +102,10 @@ describe('the real gate (workerd), on what the origin receives', () => {
   const received = () => origin.requests.map((r) => r.path.replace(/\?.*$/, ''))
 
   it('answers the reported spellings 400 or 403, and the origin receives none of them', async () => {
+    const lines: string[] = []
+    vi.spyOn(console, 'log').mockImplementation((line: unknown) => {
+      lines.push(String(line))
+    })
     for (const path of REPORTED.anonymous) {
       const res = await anonymous(path)
       expect(res.status, path).toBe(400)
@@ -113,6 +117,17 @@ describe('the real gate (workerd), on what the origin receives', () => {
     for (const path of REPORTED.bob) statuses.push((await bob.fetch(path)).status)
     expect(statuses).toEqual([403, 403, 403, 400, 400])
     expect(origin.requests).toEqual([])
+    // Each refusal is logged with its reason.
+    const refusals = lines
+      .map((line) => JSON.parse(line))
+      .filter((entry) => entry.event === 'digest-gate.path_refused')
+    expect(refusals.map((entry) => entry.reason)).toEqual([
+      'parameters',
+      'encoded_slash',
+      'encoded_backslash',
+      'parameters',
+      'encoded_slash',
+    ])
   })
 
   it('with path parameters allowed, protects /admin;x=1/panel and forwards the parameter', async () => {

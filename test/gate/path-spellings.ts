@@ -80,7 +80,8 @@ const BEST_FIT: Record<string, string> = {
 }
 
 function lenientStep(input: string): string {
-  let s = decodeLenient(input).normalize('NFKC')
+  // NFKC, then accents removed (as best-fit conversions do) before segments are read.
+  let s = decodeLenient(input).normalize('NFKC').normalize('NFKD').replace(/\p{M}/gu, '')
   s = [...s].map((c) => BEST_FIT[c] ?? c).join('')
   s = s.replace(/[\p{Cf}\p{Default_Ignorable_Code_Point}]/gu, '')
   // WHATWG URL parsers drop tabs and newlines; C stacks stop at NUL; `?` and `#` end the path.
@@ -163,6 +164,7 @@ const charSpelling = (c: string): fc.Arbitrary<string> => {
     fc.boolean().map((u) => `%25${hex2(code, u).slice(1)}`),
     fc.constant(`%2525${hex2(code, true).slice(1)}`),
     fc.constant(`%u00${hex2(code, true).slice(1)}`),
+    fc.constant(`%25u00${hex2(code, true).slice(1)}`),
     // Overlong two-byte UTF-8.
     fc.constant(hex2(0xc0 | (code >> 6), true) + hex2(0x80 | (code & 0x3f), true)),
     // Fullwidth form, raw or escaped.
@@ -265,6 +267,9 @@ const DOT_SEGMENTS = [
   '...',
   '.%E3%80%82',
   '%EF%BC%8E%EF%BC%8E',
+  '..\u0301',
+  '.%CC%81.',
+  '%CC%81',
 ]
 
 const SEPARATORS = [
