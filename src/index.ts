@@ -1,6 +1,6 @@
 /**
- * The gate worker: wrangler.toml vars and secrets -> route rules -> digestAuth -> origin.
- * Admin routes (when ADMIN_TOKEN is set) come first and are not behind Digest.
+ * The gate worker: wrangler.toml vars and secrets -> canonical path -> route rules -> digestAuth
+ * -> origin. Admin routes (when ADMIN_TOKEN is set) come first and are not behind Digest.
  */
 import { Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -18,6 +18,7 @@ import { durableObjectContexts } from './gate/context-store.ts'
 import { forwardToOrigin } from './gate/forward.ts'
 import { type DigestAuthVariables, digestAuth } from './gate/middleware.ts'
 import type { DigestAuthOptions } from './gate/options.ts'
+import { canonicalizePath } from './gate/request-path.ts'
 import { resolveOptions } from './gate/resolve-options.ts'
 import { isAllowed, matchRoute } from './gate/routes.ts'
 
@@ -79,8 +80,27 @@ export function buildGate(env: GateEnv): App {
   }
   const auth = digestAuth<{ Bindings: GateEnv; Variables: DigestAuthVariables }>(authOptions)
 
+  // One canonical path per request: rules match it, digestAuth checks `uri` against it, and it
+  // alone is forwarded.
   app.use('*', async (c, next) => {
-    const rule = matchRoute(config.routes, new URL(c.req.url).pathname)
+    const { pathname } = new URL(c.req.url)
+    const canonical = canonicalizePath(pathname, { allowParameters: config.allowPathParameters })
+    if (!canonical.ok) {
+      console.log(
+        JSON.stringify({
+          event: 'digest-gate.path_refused',
+          reason: canonical.reason,
+          method: c.req.method,
+          path: pathname.slice(0, 256),
+        })
+      )
+      return Response.json(
+        { error: 'invalid_request', message: `request path refused: ${canonical.message}` },
+        { status: 400, headers: { 'cache-control': 'no-store' } }
+      )
+    }
+    c.set('requestPath', canonical.path)
+    const rule = matchRoute(config.routes, canonical.matchPath)
     if ('access' in rule && rule.access === 'public') return next()
     return auth(c, async () => {
       const { principal } = c.var.digestAuth
@@ -88,7 +108,7 @@ export function buildGate(env: GateEnv): App {
         throw new HTTPException(403, {
           res: Response.json(
             { error: 'forbidden', message: 'your groups do not grant access to this path' },
-            { status: 403 }
+            { status: 403, headers: { 'cache-control': 'no-store' } }
           ),
         })
       }
@@ -102,7 +122,8 @@ export function buildGate(env: GateEnv): App {
       c.req.raw,
       c.get('digestAuth')?.principal,
       toOrigin,
-      Math.floor(Date.now() / 1000)
+      Math.floor(Date.now() / 1000),
+      c.get('requestPath')
     )
   )
 
@@ -128,6 +149,7 @@ function forwardOptions(config: GateConfig) {
     issuer: config.serverId,
     realm: config.realm,
     timeoutMs: config.originTimeoutMs,
+    stripHeaders: config.stripHeaders,
   }
 }
 

@@ -1,4 +1,7 @@
-/** Refusals as HTTP responses: 401 with challenges, 400, 429 and 503 with Retry-After. */
+/**
+ * Refusals as HTTP responses: 401 with challenges, 400, 429 and 503 with Retry-After. None may be
+ * stored by a cache: a challenge's nonce is fresh per answer, and a refusal is for one request.
+ */
 import type { Context } from 'hono'
 import { newContextHandle, type TokenMinter } from '../digest/tokens.ts'
 import { challengeValues } from './challenge.ts'
@@ -28,6 +31,7 @@ export async function refusalResponse(
       { error: ERROR_NAMES[refusal.status], message: refusal.message }
     )
     if (refusal.retryAfter !== undefined) res.headers.set('Retry-After', String(refusal.retryAfter))
+    res.headers.set('Cache-Control', 'no-store')
     return res
   }
   const stale = refusal.staleHandle !== undefined
@@ -40,6 +44,7 @@ export async function refusalResponse(
   for (const v of await challengeValues(o.settings, minter, handle, now, stale)) {
     res.headers.append('WWW-Authenticate', v)
   }
+  res.headers.set('Cache-Control', 'no-store')
   return res
 }
 

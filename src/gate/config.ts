@@ -7,7 +7,7 @@ import type { ReplayMode } from '../digest/nc-window.ts'
 import type { TokenKeys } from '../digest/tokens.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
 import { type BrakePolicy, DEFAULT_BRAKE_POLICY } from './brake-policy.ts'
-import type { IdentityHeaders } from './forward.ts'
+import { DEFAULT_STRIP_HEADERS, type IdentityHeaders } from './forward.ts'
 import type { Binding } from './options.ts'
 import { parseRoutes, type RouteRule } from './routes.ts'
 
@@ -43,9 +43,11 @@ export interface GateVars {
   AUTH_INT_MAX_BODY?: string
   BINDING?: string
   ROUTES?: string
+  ALLOW_PATH_PARAMETERS?: string
   IDENTITY_HEADER_USER?: string
   IDENTITY_HEADER_GROUPS?: string
   IDENTITY_HEADER_ASSERTION?: string
+  STRIP_HEADERS?: string
   BRAKES?: string
   BRAKE_USER_FAILURES?: string
   BRAKE_CLIENT_FAILURES?: string
@@ -79,7 +81,11 @@ export interface GateConfig {
   maxAuthIntBody: number
   binding: Binding
   routes: RouteRule[]
+  /** Keep `;` segment parameters (rules match without them) instead of answering 400. */
+  allowPathParameters: boolean
   identityHeaders: IdentityHeaders
+  /** Client headers never forwarded (beside the identity headers), lower-case. */
+  stripHeaders: string[]
   nonceKeys: TokenKeys
   assertionKey: string | undefined
   adminToken: string | undefined
@@ -127,6 +133,7 @@ export function readConfig(
     maxAuthIntBody: int(vars.AUTH_INT_MAX_BODY, 1024 * 1024, 'AUTH_INT_MAX_BODY', 1),
     binding: binding(vars.BINDING ?? 'none'),
     routes: routes(vars.ROUTES),
+    allowPathParameters: bool(vars.ALLOW_PATH_PARAMETERS, false, 'ALLOW_PATH_PARAMETERS'),
     identityHeaders: {
       user: header(vars.IDENTITY_HEADER_USER ?? 'X-Auth-User', 'IDENTITY_HEADER_USER'),
       groups: header(vars.IDENTITY_HEADER_GROUPS ?? 'X-Auth-Groups', 'IDENTITY_HEADER_GROUPS'),
@@ -135,6 +142,10 @@ export function readConfig(
         'IDENTITY_HEADER_ASSERTION'
       ),
     },
+    stripHeaders:
+      vars.STRIP_HEADERS === undefined
+        ? DEFAULT_STRIP_HEADERS
+        : list(vars.STRIP_HEADERS).map((h) => header(h, 'STRIP_HEADERS')),
     nonceKeys: {
       current: { id: keyId(nonceKey), secret: nonceKey },
       previous: vars.NONCE_KEY_PREVIOUS

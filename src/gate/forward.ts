@@ -1,10 +1,12 @@
 /**
- * Forwarding to the origin: the client's Authorization and any client-sent identity headers are
- * removed, then the authenticated identity and a signed assertion are added. Origin faults become
- * a clear 502/504 with Retry-After, never a 500.
+ * Forwarding to the origin, on the canonical path only. The client's Authorization, identity
+ * headers in any spelling and path-override headers are removed, then the authenticated identity
+ * and a signed assertion are added. Authenticated exchanges stay out of shared caches. Origin
+ * faults become a clear 502/504 with Retry-After, never a 500.
  */
 import type { Principal } from '../authority-protocol/v1.ts'
 import { signAssertion } from './assertion.ts'
+import { canonicalizePath } from './request-path.ts'
 import { isTimeout } from './timeout.ts'
 
 export interface IdentityHeaders {
@@ -21,7 +23,23 @@ export interface ForwardOptions {
   issuer: string
   realm: string
   timeoutMs: number
+  /** Client headers never forwarded, in any spelling. Default DEFAULT_STRIP_HEADERS. */
+  stripHeaders?: string[]
 }
+
+/** Identity headers other gates and proxies set, which origins may trust. */
+export const DEFAULT_STRIP_HEADERS = [
+  'remote-user',
+  'x-remote-user',
+  'x-forwarded-user',
+  'x-forwarded-email',
+  'x-auth-request-user',
+  'x-auth-request-email',
+  'cf-access-authenticated-user-email',
+]
+
+/** Headers that make IIS, Symfony, Zend and some proxies serve another path than the URL's. */
+const PATH_OVERRIDE = ['x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-override-url']
 
 /** Headers that describe one connection, not the message (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = [
@@ -37,26 +55,46 @@ const HOP_BY_HOP = [
 
 export const ORIGIN_RETRY_AFTER_SECONDS = 5
 
+/**
+ * @param path - the canonical request path (canonicalizePath); when absent it is computed from
+ *   the request, and a path that cannot be canonicalised is answered 400 without forwarding.
+ */
 export async function forwardToOrigin(
   request: Request,
   principal: Principal | undefined,
   o: ForwardOptions,
-  now: number
+  now: number,
+  path?: string
 ): Promise<Response> {
   const incoming = new URL(request.url)
+  if (path === undefined) {
+    const canonical = canonicalizePath(incoming.pathname)
+    if (!canonical.ok) {
+      return Response.json(
+        { error: 'invalid_request', message: `request path refused: ${canonical.message}` },
+        { status: 400, headers: { 'cache-control': 'no-store' } }
+      )
+    }
+    path = canonical.path
+  }
   const target = new URL(o.origin)
-  target.pathname = joinPath(target.pathname, incoming.pathname)
+  target.pathname = joinPath(target.pathname, path)
   target.search = incoming.search
 
   const headers = new Headers(request.headers)
-  for (const name of [
-    ...HOP_BY_HOP,
-    'authorization',
-    o.headers.user,
-    o.headers.groups,
-    o.headers.assertion,
-  ]) {
-    headers.delete(name)
+  const strip = new Set(
+    [
+      ...HOP_BY_HOP,
+      ...PATH_OVERRIDE,
+      'authorization',
+      o.headers.user,
+      o.headers.groups,
+      o.headers.assertion,
+      ...(o.stripHeaders ?? DEFAULT_STRIP_HEADERS),
+    ].map(headerKey)
+  )
+  for (const name of [...headers.keys()]) {
+    if (strip.has(headerKey(name))) headers.delete(name)
   }
   // Ask the origin only for encodings the client accepts. (wrangler dev rewrites the incoming
   // Accept-Encoding to "br, gzip" and keeps the client's own in cf.clientAcceptEncoding; passing
@@ -93,6 +131,8 @@ export async function forwardToOrigin(
       body: hasBody ? request.body : undefined,
       redirect: 'manual',
       signal: AbortSignal.timeout(o.timeoutMs),
+      // A Worker's subrequest may be answered from, and stored in, the zone cache, keyed by URL.
+      ...(principal ? { cache: 'no-store' as const } : {}),
     })
   } catch (err) {
     const timedOut = isTimeout(err)
@@ -100,7 +140,7 @@ export async function forwardToOrigin(
       JSON.stringify({
         event: 'digest-gate.origin_fault',
         reason: timedOut ? 'timeout' : 'unreachable',
-        path: incoming.pathname,
+        path,
       })
     )
     return Response.json(
@@ -110,13 +150,45 @@ export async function forwardToOrigin(
       },
       {
         status: timedOut ? 504 : 502,
-        headers: { 'retry-after': String(ORIGIN_RETRY_AFTER_SECONDS) },
+        headers: {
+          'retry-after': String(ORIGIN_RETRY_AFTER_SECONDS),
+          'cache-control': 'no-store',
+        },
       }
     )
   }
   const out = new Response(res.body, res)
   for (const name of HOP_BY_HOP) out.headers.delete(name)
+  if (principal) keepPrivate(out.headers)
   return out
+}
+
+/**
+ * CGI, WSGI, Rack and PHP read `X_Auth_User` and `X-Auth-User` both as HTTP_X_AUTH_USER (Apache's
+ * CGI mapping turns every non-alphanumeric into `_`): compare names that way.
+ */
+function headerKey(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]/g, '-')
+}
+
+/**
+ * An authenticated response is for one user: no shared cache may store it. `no-store` from the
+ * origin stands; otherwise `private` replaces what would let a shared cache keep it, and the
+ * CDN-targeted fields (RFC 9213), which override Cache-Control for CDNs, are dropped.
+ */
+function keepPrivate(headers: Headers): void {
+  for (const name of ['cdn-cache-control', 'cloudflare-cdn-cache-control', 'surrogate-control']) {
+    headers.delete(name)
+  }
+  // Split at commas outside quoted strings (`private="set-cookie, x"`).
+  const directives = (headers.get('cache-control')?.match(/(?:[^,"]|"(?:[^"\\]|\\.)*")+/g) ?? [])
+    .map((d) => d.trim())
+    .filter((d) => d !== '')
+  if (directives.some((d) => d.toLowerCase() === 'no-store')) return
+  const kept = directives.filter(
+    (d) => !/^(public|private|s-maxage|proxy-revalidate)(\s*=|$)/i.test(d)
+  )
+  headers.set('cache-control', ['private', ...kept].join(', '))
 }
 
 function joinPath(base: string, path: string): string {

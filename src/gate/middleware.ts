@@ -18,8 +18,9 @@ import { clientBucket } from './client-bucket.ts'
 import type { SspiCode, Trace } from './decision-log.ts'
 import { IsolateContextCache } from './isolate-cache.ts'
 import type { Binding, DigestAuthOptions } from './options.ts'
+import { canonicalizePath } from './request-path.ts'
 import { type ResolvedOptions, resolveOptions } from './resolve-options.ts'
-import type { Acceptance, Verdict } from './verdict.ts'
+import { type Acceptance, type ErrorRefusal, invalidRequest, type Verdict } from './verdict.ts'
 
 export interface DigestAuthResult {
   principal: Principal
@@ -30,7 +31,11 @@ export interface DigestAuthResult {
   verifiedBy: 'authority' | 'context'
 }
 
-export type DigestAuthVariables = { digestAuth: DigestAuthResult }
+export type DigestAuthVariables = {
+  digestAuth: DigestAuthResult
+  /** The canonical request path, when an earlier middleware computed it (the gate worker does). */
+  requestPath?: string
+}
 
 /**
  * @param options.realm - the protection space; must match the client's `realm`.
@@ -63,6 +68,7 @@ export function digestAuth<
     const trace: Trace = { started: Date.now(), authorityCalled: false, contextCalls: 0 }
     const minter = await minterFor()
     const url = new URL(c.req.url)
+    const badPath = useCanonicalPath(url, c.get('requestPath'))
     const log = (code: SspiCode, status: number, outcome: string, reason?: string) =>
       o.onDecision({
         event: 'digest-gate.decision',
@@ -81,27 +87,29 @@ export function digestAuth<
 
     const bucket = clientBucket(o.clientIp(c), c.req.header('cf-worker'))
     const declaredLength = Number(c.req.header('content-length') ?? Number.NaN)
-    const verdict = await authenticate(
-      o,
-      {
-        method: c.req.method,
-        url,
-        authorization: c.req.header('authorization'),
-        body: () => c.req.raw.clone().body,
-        contentLength: Number.isSafeInteger(declaredLength) ? declaredLength : undefined,
-        bucket,
-        binding: bindingOf(o.binding, c.req.raw, bucket),
-        now,
-        waitUntil: (p) => {
-          try {
-            c.executionCtx.waitUntil(p)
-          } catch {
-            // No execution context (e.g. app.request in tests): the promise still runs.
-          }
+    const verdict =
+      badPath ??
+      (await authenticate(
+        o,
+        {
+          method: c.req.method,
+          url,
+          authorization: c.req.header('authorization'),
+          body: () => c.req.raw.clone().body,
+          contentLength: Number.isSafeInteger(declaredLength) ? declaredLength : undefined,
+          bucket,
+          binding: bindingOf(o.binding, c.req.raw, bucket),
+          now,
+          waitUntil: (p) => {
+            try {
+              c.executionCtx.waitUntil(p)
+            } catch {
+              // No execution context (e.g. app.request in tests): the promise still runs.
+            }
+          },
         },
-      },
-      { minter, isolateCache, inflight, trace }
-    )
+        { minter, isolateCache, inflight, trace }
+      ))
 
     if (verdict.kind !== 'accept') {
       const res = await refusalResponse(c, o, minter, verdict, now)
@@ -146,6 +154,23 @@ export function digestAuth<
       c.res.headers.set('Authentication-Info', info)
     }
   }
+}
+
+/**
+ * Put the canonical path into `url`: the one the router matched, or computed here when nobody
+ * did. Parameters are kept then: which paths may carry them is the router's decision.
+ */
+function useCanonicalPath(url: URL, handed: string | undefined): ErrorRefusal | undefined {
+  if (handed !== undefined) {
+    url.pathname = handed
+    return undefined
+  }
+  const canonical = canonicalizePath(url.pathname, { allowParameters: true })
+  if (!canonical.ok) {
+    return invalidRequest(`path_${canonical.reason}`, `request path refused: ${canonical.message}`)
+  }
+  url.pathname = canonical.path
+  return undefined
 }
 
 /** rspauth (mutual authentication), and a nextnonce when the nonce nears its end (RFC 7616 §3.5). */

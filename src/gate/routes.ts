@@ -1,9 +1,17 @@
 /**
  * Route rules: per path pattern, public, any authenticated user, or members of groups.
- * Patterns are exact paths or prefixes ending in `*`; the first matching rule wins.
+ * Patterns are canonical paths (request-path.ts), exact or prefixes ending in `*`, matched against
+ * the canonical request path; the first matching rule wins.
+ *
+ * Matching fails closed in both directions, because the gate cannot know how the origin spells:
+ * a rule that protects (authenticated, groups) matches every spelling an origin may read as its
+ * path (case and accents folded, an exact rule also with a trailing slash); a public rule matches
+ * its own spelling only. `caseSensitive` overrides either default per rule.
  */
+import { canonicalizePath, foldForMatch } from './request-path.ts'
+
 export type RouteAccess = { access: 'public' } | { access: 'authenticated' } | { groups: string[] }
-export type RouteRule = { path: string } & RouteAccess
+export type RouteRule = { path: string; caseSensitive?: boolean } & RouteAccess
 
 export function parseRoutes(json: string | undefined): RouteRule[] {
   if (json === undefined || json.trim() === '') {
@@ -20,37 +28,94 @@ export function parseRoutes(json: string | undefined): RouteRule[] {
     const where = `ROUTES[${i}]`
     if (typeof r !== 'object' || r === null) throw new Error(`${where} must be an object`)
     const rule = r as Record<string, unknown>
-    if (typeof rule.path !== 'string' || !rule.path.startsWith('/')) {
-      throw new Error(`${where}.path must be a path starting with /`)
+    if (typeof rule.path !== 'string') throw new Error(`${where}.path must be a string`)
+    const problem = rulePathProblem(rule.path)
+    if (problem) throw new Error(`${where}.path ${problem}`)
+    if (rule.caseSensitive !== undefined && typeof rule.caseSensitive !== 'boolean') {
+      throw new Error(`${where}.caseSensitive must be true or false`)
     }
+    const base =
+      rule.caseSensitive === undefined
+        ? { path: rule.path }
+        : { path: rule.path, caseSensitive: rule.caseSensitive }
     if (Array.isArray(rule.groups)) {
       if (!rule.groups.every((g) => typeof g === 'string')) {
         throw new Error(`${where}.groups must be strings`)
       }
-      return { path: rule.path, groups: rule.groups as string[] }
+      return { ...base, groups: rule.groups as string[] }
     }
     if (rule.access === 'public' || rule.access === 'authenticated') {
-      return { path: rule.path, access: rule.access }
+      return { ...base, access: rule.access }
     }
     throw new Error(`${where} needs access: "public" | "authenticated", or groups: [...]`)
   })
 }
 
-/** The rule for a path; paths no rule matches require authentication. */
-export function matchRoute(rules: RouteRule[], path: string): RouteRule {
+/** Why a rule path is unusable: it must be a canonical path, optionally ending in `*`. */
+function rulePathProblem(path: string): string | undefined {
+  const base = path.endsWith('*') ? path.slice(0, -1) : path
+  if (!base.startsWith('/')) return 'must be a path starting with /'
+  if (base.includes('*')) return 'may hold * only at its end'
+  const canonical = canonicalizePath(base)
+  if (!canonical.ok) return `is not a usable path: ${canonical.message}`
+  if (canonical.path !== base) {
+    return `must be canonical: write ${JSON.stringify(canonical.path + path.slice(base.length))}`
+  }
+  return undefined
+}
+
+/**
+ * The rule for a request; paths no rule matches require authentication.
+ * @param matchPath - the request's `CanonicalPath.matchPath`
+ */
+export function matchRoute(rules: RouteRule[], matchPath: string): RouteRule {
+  const folded = foldForMatch(matchPath)
   for (const rule of rules) {
-    if (rule.path.endsWith('*')) {
-      const prefix = rule.path.slice(0, -1)
-      // "/admin/*" also covers "/admin" itself.
-      if (path.startsWith(prefix) || (prefix.endsWith('/') && path === prefix.slice(0, -1)))
-        return rule
-    } else if (path === rule.path) {
-      return rule
-    }
+    const m = compiled(rule)
+    if (m.matches(m.fold ? folded : matchPath)) return rule
   }
   return { path: '*', access: 'authenticated' }
 }
 
 export function isAllowed(rule: RouteRule, groups: string[]): boolean {
   return 'groups' in rule ? rule.groups.some((g) => groups.includes(g)) : true
+}
+
+interface Matcher {
+  fold: boolean
+  matches: (path: string) => boolean
+}
+
+const matchers = new WeakMap<RouteRule, Matcher>()
+
+function compiled(rule: RouteRule): Matcher {
+  let m = matchers.get(rule)
+  if (!m) {
+    m = matcher(rule)
+    matchers.set(rule, m)
+  }
+  return m
+}
+
+function matcher(rule: RouteRule): Matcher {
+  const protects = !('access' in rule && rule.access === 'public')
+  const fold = !(rule.caseSensitive ?? !protects)
+  const prefix = rule.path.endsWith('*')
+  const canonical = canonicalizePath(prefix ? rule.path.slice(0, -1) : rule.path)
+  // parseRoutes refuses these; a rule built by hand is a programming error.
+  if (!canonical.ok) throw new Error(`route rule ${rule.path}: ${canonical.message}`)
+  const key = fold ? foldForMatch(canonical.matchPath) : canonical.matchPath
+  if (prefix) {
+    // "/admin/*" also covers "/admin" itself.
+    const bare = key.endsWith('/') ? key.slice(0, -1) : undefined
+    return { fold, matches: (p) => p.startsWith(key) || p === bare }
+  }
+  if (!protects) return { fold, matches: (p) => p === key }
+  // Express (non-strict routing) and most file servers serve "/x/" as "/x" and the reverse.
+  const bare = withoutTrailingSlash(key)
+  return { fold, matches: (p) => withoutTrailingSlash(p) === bare }
+}
+
+function withoutTrailingSlash(p: string): string {
+  return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p
 }

@@ -1,11 +1,13 @@
 /**
  * Does the `uri` directive name the request target (RFC 7616 §3.4.6)? Accepts the origin-form
- * and the absolute-form (old Android, erratum 7005), compared after percent-decoding, because
- * clients differ in which characters they escape.
+ * and the absolute-form (old Android, erratum 7005). Paths are compared canonical
+ * (request-path.ts) and then percent-decoded, queries percent-decoded, because clients differ in
+ * which characters they escape and whether they resolve dot segments.
  */
+import { canonicalizePath } from './request-path.ts'
+
 export function uriMatchesTarget(directive: string, url: URL): boolean {
-  const target = url.pathname + url.search
-  if (directive === target) return true
+  if (directive === url.pathname + url.search) return true
   let candidate = directive
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(candidate)) {
     try {
@@ -15,7 +17,17 @@ export function uriMatchesTarget(directive: string, url: URL): boolean {
       return false
     }
   }
-  return decodeSafely(candidate) === decodeSafely(target)
+  const q = candidate.indexOf('?')
+  const path = q === -1 ? candidate : candidate.slice(0, q)
+  const query = q === -1 ? '' : candidate.slice(q)
+  // Parameters are compared, not refused: which paths may carry them is the router's decision.
+  const mine = canonicalizePath(path, { allowParameters: true })
+  const target = canonicalizePath(url.pathname, { allowParameters: true })
+  if (!mine.ok || !target.ok) return false
+  return (
+    decodeSafely(mine.path) === decodeSafely(target.path) &&
+    decodeSafely(query) === decodeSafely(url.search)
+  )
 }
 
 function decodeSafely(s: string): string {

@@ -94,8 +94,17 @@ export class FakeAuthority {
 }
 
 export class FakeOrigin {
-  requests: { method: string; path: string; headers: Record<string, string>; body: string }[] = []
+  requests: {
+    method: string
+    path: string
+    headers: Record<string, string>
+    body: string
+    /** The fetch `cache` mode the gate asked for. */
+    cache: string | undefined
+  }[] = []
   down = false
+  /** Headers added to every answer (e.g. Cache-Control). */
+  responseHeaders: Record<string, string> = {}
 
   async handle(req: Request): Promise<Response> {
     if (this.down) throw new TypeError('fetch failed: connection refused')
@@ -105,9 +114,10 @@ export class FakeOrigin {
       path: url.pathname + url.search,
       headers: Object.fromEntries(req.headers),
       body: req.body ? await req.text() : '',
+      cache: req.cache,
     }
     this.requests.push(entry)
-    return Response.json(entry)
+    return Response.json(entry, { headers: this.responseHeaders })
   }
 }
 
