@@ -50,7 +50,7 @@ export async function responseMatches(row: CachedContext, req: ContextRequest): 
   return timingSafeEqualString(expected, req.response.toLowerCase())
 }
 
-export function rspauthFor(row: CachedContext, req: ContextRequest): Promise<string> {
+export function rspauthFor(row: CachedContext, req: ContextRequest): string {
   return computeRspauth({ ...responseInput(req), ha1: row.sessionKey })
 }
 
