@@ -506,7 +506,7 @@ describe('request bodies and identities', () => {
     const sent = server.log[1]?.credentials
     expect(sent?.userhash).toBe(true)
     expect(sent?.username).toBe(
-      // RFC 7616 userhash of Mufasa:http-auth@example.org (notes/clients.md §8, derived)
+      // RFC 7616 userhash of Mufasa:http-auth@example.org (derived: SHA-256 of name:realm)
       'a947aad205e80e429958a387394944c6b496301e79f89d35a4cc23b6ee12b5b6'
     )
     const plain = new FakeServer({ userhash: true })

@@ -1,6 +1,6 @@
 /**
- * Digest test vectors, verbatim from the RFCs (and the derived rows of
- * /work/shared/notes/clients.md §8). Shared by the workerd and the plain-Node suites.
+ * Digest test vectors, verbatim from the RFCs, plus derived rows (values the RFCs imply but do not
+ * print). Shared by the workerd and the plain-Node suites.
  */
 import { describe, expect, it } from 'vitest'
 import { baseHA1, computeResponse, hashOf, userhash } from '../../src/digest/algorithms.ts'
@@ -142,7 +142,7 @@ export const RESPONSE_VECTORS: readonly ResponseVector[] = [
   },
 ]
 
-/** The -sess session keys H(HA1:nonce:cnonce) of the §3.9.1 inputs (derived, clients.md §8). */
+/** The -sess session keys H(HA1:nonce:cnonce) of the §3.9.1 inputs (derived). */
 export const SESS_KEYS_7616_1: Partial<Record<HashName, string>> = {
   MD5: '2b3d906f52651c3136e1502b3d6f38ee',
   'SHA-256': 'bca21f4c7d7e8bf70d96361085370c7d219947abc1b8cd628f710917b89bed5b',
