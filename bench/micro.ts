@@ -1,9 +1,13 @@
 /**
- * Micro-benchmark of the protocol core's CPU cost under Node 24 (`npm run bench:micro`):
- * Digest response verifications per second for every algorithm, and nonce/opaque mint/verify
- * cost. Each row runs for a bounded time. Prints a table and writes bench/results/micro-<date>.json.
+ * Micro-benchmark of the protocol core's CPU cost (`npm run bench:micro`):
+ * - under Node 24: Digest response verifications per second for every algorithm, and nonce/opaque
+ *   mint/verify cost, each row for a bounded time;
+ * - the hash implementations of bench/lib/hash-candidates.ts per call, under Node and inside
+ *   workerd (bench/lib/hash-micro.ts): what src/digest/hash.ts chose from.
+ * Prints tables and writes bench/results/micro-<date>.json.
  *
- * Under Node, MD5 runs on @noble/hashes (Node's Web Crypto has no MD5); in workerd it is native.
+ * Environment: BENCH_ROW_MS (ms per core row, 1500), BENCH_HASH_ROUNDS (interleaved rounds per
+ * hash candidate, 7), BENCH_HASH_SAMPLE_MS (ms per round, 150), BENCH_WORKERD=0 (skip workerd).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
@@ -14,12 +18,16 @@ import {
   hashOf,
   timingSafeEqualString,
 } from '../src/digest/algorithms.ts'
-import { hashHex } from '../src/digest/hash.ts'
+import { hashHex, hashImplementation } from '../src/digest/hash.ts'
 import { checkNc, emptyNcState, recordNc } from '../src/digest/nc-window.ts'
 import { createTokenMinter, newContextHandle } from '../src/digest/tokens.ts'
 import type { HashName } from '../src/digest/types.ts'
+import { type HashRow, hashRows } from './lib/hash-micro.ts'
 
 const ROW_MS = Number(process.env.BENCH_ROW_MS ?? 1500)
+const HASH_ROUNDS = Number(process.env.BENCH_HASH_ROUNDS ?? 7)
+const HASH_SAMPLE_MS = Number(process.env.BENCH_HASH_SAMPLE_MS ?? 150)
+const WITH_WORKERD = process.env.BENCH_WORKERD !== '0'
 const WARMUP_MS = 200
 
 interface Row {
@@ -36,7 +44,11 @@ async function measure(name: string, op: (i: number) => Promise<unknown> | unkno
     let ops = 0
     let elapsed = 0
     while (elapsed < ms) {
-      for (let k = 0; k < 50; k++) await op(ops++)
+      for (let k = 0; k < 50; k++) {
+        // Synchronous operations are not awaited: that would time a microtask turn too.
+        const result = op(ops++)
+        if (result instanceof Promise) await result
+      }
       elapsed = performance.now() - start
     }
     return { ops, elapsed }
@@ -67,7 +79,7 @@ for (const hash of ['MD5', 'SHA-256', 'SHA-512-256'] as HashName[]) {
 }
 
 for (const algorithm of ALGORITHMS) {
-  const ha1 = await baseHA1(hashOf(algorithm), 'alice', realm, 'correct horse')
+  const ha1 = baseHA1(hashOf(algorithm), 'alice', realm, 'correct horse')
   const request = {
     algorithm,
     ha1,
@@ -77,12 +89,12 @@ for (const algorithm of ALGORITHMS) {
     method: 'GET',
     uri: '/api/resource?id=42',
   }
-  const response = await computeResponse({ ...request, nc: '00000001' })
+  const response = computeResponse({ ...request, nc: '00000001' })
   rows.push(
-    await measure(`verify ${algorithm} (qop=auth)`, async (i) => {
+    await measure(`verify ${algorithm} (qop=auth)`, (i) => {
       // A fresh nc each time, as real traffic: nothing can be cached across iterations.
       const nc = (i + 1).toString(16).padStart(8, '0')
-      const expected = await computeResponse({ ...request, nc })
+      const expected = computeResponse({ ...request, nc })
       return timingSafeEqualString(expected, response)
     })
   )
@@ -108,8 +120,14 @@ const environment = {
   cpu: cpus()[0]?.model ?? 'unknown',
   cores: cpus().length,
   rowMs: ROW_MS,
+  hashRounds: HASH_ROUNDS,
+  hashSampleMs: HASH_SAMPLE_MS,
+  coreHashes: Object.fromEntries(
+    (['MD5', 'SHA-256', 'SHA-512-256'] as HashName[]).map((h) => [h, hashImplementation(h)])
+  ),
 }
 console.log(`digest core micro-benchmark — Node ${environment.node}, ${environment.cpu}`)
+console.log(`core hashes under Node: ${JSON.stringify(environment.coreHashes)}`)
 console.table(
   rows.map((r) => ({
     benchmark: r.name,
@@ -118,12 +136,48 @@ console.table(
   }))
 )
 
+const hashes: HashRow[] = []
+for (const runtime of WITH_WORKERD ? (['node', 'workerd'] as const) : (['node'] as const)) {
+  hashes.push(
+    ...(await hashRows({
+      runtime,
+      rounds: HASH_ROUNDS,
+      sampleMs: HASH_SAMPLE_MS,
+      log: (line) => console.error(line),
+    }))
+  )
+}
+printHashTables(hashes)
+
+/** One table per runtime: targets down, candidates across; CPU µs per call (wall µs beside). */
+function printHashTables(all: HashRow[]): void {
+  for (const runtime of ['node', 'workerd'] as const) {
+    const mine = all.filter((r) => r.runtime === runtime)
+    if (mine.length === 0) continue
+    console.log(
+      `hash candidates in ${runtime}: µs per call, median of ${HASH_ROUNDS} rounds, CPU (wall)`
+    )
+    const targets = [...new Set(mine.map((r) => r.target))]
+    const names = [...new Set(mine.map((r) => r.candidate))]
+    console.table(
+      targets.map((target) => {
+        const cells = names.map((name) => {
+          const row = mine.find((r) => r.target === target && r.candidate === name)
+          const cpu = row?.cpuMicrosecondsPerCall
+          return [name, `${cpu ?? '—'} (${row?.microsecondsPerCall ?? '—'})`]
+        })
+        return Object.fromEntries([['target', target], ...cells])
+      })
+    )
+  }
+}
+
 const date = new Date().toISOString().slice(0, 10)
 const dir = new URL('./results/', import.meta.url)
 mkdirSync(dir, { recursive: true })
 const file = new URL(`micro-${date}.json`, dir)
 writeFileSync(
   file,
-  `${JSON.stringify({ date: new Date().toISOString(), environment, rows }, null, 2)}\n`
+  `${JSON.stringify({ date: new Date().toISOString(), environment, rows, hashes }, null, 2)}\n`
 )
 console.log(`written ${file.pathname}`)

@@ -143,10 +143,7 @@ async function loadUser(ctx: Context, name: string): Promise<UserRecord> {
 }
 
 async function save(ctx: Context, record: UserRecord): Promise<void> {
-  await kvPutMany(
-    ctx.target,
-    await recordEntries({ ...record, updatedAt: new Date().toISOString() })
-  )
+  await kvPutMany(ctx.target, recordEntries({ ...record, updatedAt: new Date().toISOString() }))
 }
 
 /** Checks before changing anything that --revoke-at can be honoured. */
@@ -183,7 +180,7 @@ const COMMANDS: Record<string, (ctx: Context, args: string[]) => Promise<void>> 
     await save(ctx, {
       name,
       realm: ctx.realm,
-      hashes: await hashesForPassword(name, ctx.realm, password),
+      hashes: hashesForPassword(name, ctx.realm, password),
       groups,
       disabled: false,
       source: 'cli',
@@ -202,7 +199,7 @@ const COMMANDS: Record<string, (ctx: Context, args: string[]) => Promise<void>> 
     // A new password gives every hash function, so an htdigest import becomes a full user.
     await save(ctx, {
       ...record,
-      hashes: await hashesForPassword(name, ctx.realm, password),
+      hashes: hashesForPassword(name, ctx.realm, password),
       source: 'cli',
     })
     ctx.out(`password of ${name} in realm ${ctx.realm} changed`)
@@ -213,7 +210,7 @@ const COMMANDS: Record<string, (ctx: Context, args: string[]) => Promise<void>> 
     const name = nameArgument(args, 'remove')
     const token = revocationToken(ctx)
     await loadUser(ctx, name)
-    await kvDeleteMany(ctx.target, await recordKeys(ctx.realm, name))
+    await kvDeleteMany(ctx.target, recordKeys(ctx.realm, name))
     ctx.out(`removed ${name} from realm ${ctx.realm}`)
     await revoke(ctx, token, name)
   },
@@ -304,7 +301,7 @@ const COMMANDS: Record<string, (ctx: Context, args: string[]) => Promise<void>> 
     const entries = []
     for (const user of wanted) {
       entries.push(
-        ...(await recordEntries({
+        ...recordEntries({
           name: user.name,
           realm: user.realm,
           hashes: { MD5: user.md5 },
@@ -312,7 +309,7 @@ const COMMANDS: Record<string, (ctx: Context, args: string[]) => Promise<void>> 
           disabled: false,
           source: 'htdigest',
           updatedAt: now,
-        }))
+        })
       )
     }
     await kvPutMany(ctx.target, entries)

@@ -154,27 +154,26 @@ export function summarize(record: UserRecord): UserSummary {
 }
 
 /** H(name:realm:password) for every hash function: a CLI-created user can log in with any. */
-export async function hashesForPassword(
+export function hashesForPassword(
   name: string,
   realm: string,
   password: string
-): Promise<Record<HashName, string>> {
-  const [md5, sha256, sha512256] = await Promise.all(
-    HASH_NAMES.map((hash) => baseHA1(hash, name, realm, password))
-  )
-  return { MD5: md5 as string, 'SHA-256': sha256 as string, 'SHA-512-256': sha512256 as string }
+): Record<HashName, string> {
+  return {
+    MD5: baseHA1('MD5', name, realm, password),
+    'SHA-256': baseHA1('SHA-256', name, realm, password),
+    'SHA-512-256': baseHA1('SHA-512-256', name, realm, password),
+  }
 }
 
 /** The userhash index keys of a user, one per hash function (whether or not a hash is stored). */
-export async function userhashKeys(realm: string, name: string): Promise<string[]> {
-  return Promise.all(
-    HASH_NAMES.map(async (hash) => userhashKey(realm, hash, await userhash(hash, name, realm)))
-  )
+export function userhashKeys(realm: string, name: string): string[] {
+  return HASH_NAMES.map((hash) => userhashKey(realm, hash, userhash(hash, name, realm)))
 }
 
 /** Every KV entry that stores a user: the record (with its summary) and its userhash indexes. */
-export async function recordEntries(record: UserRecord): Promise<KvEntry[]> {
-  const indexes = await userhashKeys(record.realm, record.name)
+export function recordEntries(record: UserRecord): KvEntry[] {
+  const indexes = userhashKeys(record.realm, record.name)
   return [
     {
       key: userKey(record.realm, record.name),
@@ -186,8 +185,8 @@ export async function recordEntries(record: UserRecord): Promise<KvEntry[]> {
 }
 
 /** Every KV key of a user, for deletion. */
-export async function recordKeys(realm: string, name: string): Promise<string[]> {
-  return [userKey(realm, name), ...(await userhashKeys(realm, name))]
+export function recordKeys(realm: string, name: string): string[] {
+  return [userKey(realm, name), ...userhashKeys(realm, name)]
 }
 
 export type Lookup =

@@ -185,7 +185,7 @@ async function decide(
   }
 
   // An unknown user costs the same hashing as a known one: a fixed stand-in key of the right size.
-  const expected = await computeResponse({
+  const expected = computeResponse({
     algorithm,
     ha1: stored ?? '0'.repeat(HEX_LENGTH[hash]),
     nonce: directives.nonce,

@@ -24,11 +24,11 @@ export const DEMO_USERS: readonly DemoUser[] = [
   { name: 'Jäsøn Doe', password: 'Secret, or not?', groups: [] },
 ]
 
-export async function demoRecord(user: DemoUser, now = new Date()): Promise<UserRecord> {
+export function demoRecord(user: DemoUser, now = new Date()): UserRecord {
   return {
     name: user.name,
     realm: DEFAULT_REALM,
-    hashes: await hashesForPassword(user.name, DEFAULT_REALM, user.password),
+    hashes: hashesForPassword(user.name, DEFAULT_REALM, user.password),
     groups: [...user.groups],
     disabled: false,
     source: 'cli',
@@ -51,7 +51,7 @@ export async function seedDemo(
       kept.push(user.name)
       continue
     }
-    entries.push(...(await recordEntries(await demoRecord(user))))
+    entries.push(...recordEntries(demoRecord(user)))
     created.push(user.name)
   }
   await kvPutMany(target, entries)

@@ -1,7 +1,8 @@
 /**
  * Digest computations of RFC 7616 §3.4: H(A1), -sess keys, request-digest, rspauth, userhash.
  * The "session key" cached by the gate is always the base H(username:realm:password) for the
- * algorithm's hash function; `-sess` keys are derived from it per request (see DESIGN.md).
+ * algorithm's hash function; `-sess` keys are derived from it per request.
+ * Synchronous (see hash.ts): a Durable Object can verify and record in one atomic step.
  */
 import { DigestError } from './errors.ts'
 import { hashHex } from './hash.ts'
@@ -35,17 +36,12 @@ export function isSess(algorithm: AlgorithmName): boolean {
 }
 
 /** H(username ":" realm ":" password) — the per-realm stored hash and the session key. */
-export function baseHA1(
-  hash: HashName,
-  username: string,
-  realm: string,
-  password: string
-): Promise<string> {
+export function baseHA1(hash: HashName, username: string, realm: string, password: string): string {
   return hashHex(hash, `${username}:${realm}:${password}`)
 }
 
 /** userhash = H(username ":" realm) (RFC 7616 §3.4.4). */
-export function userhash(hash: HashName, username: string, realm: string): Promise<string> {
+export function userhash(hash: HashName, username: string, realm: string): string {
   return hashHex(hash, `${username}:${realm}`)
 }
 
@@ -71,10 +67,10 @@ export interface ResponseInput {
  * has no cnonce (a parser should have refused those already); TypeError for auth-int without
  * `bodyHash` (a caller bug).
  */
-export async function computeResponse(input: ResponseInput): Promise<string> {
+export function computeResponse(input: ResponseInput): string {
   const hash = hashOf(input.algorithm)
-  const ha1 = await sessionHA1(input)
-  const ha2 = await hashHex(hash, a2(input.method, input))
+  const ha1 = sessionHA1(input)
+  const ha2 = hashHex(hash, a2(input.method, input))
   if (input.qop === undefined) return hashHex(hash, `${ha1}:${input.nonce}:${ha2}`)
   const { nc, cnonce } = input
   if (nc === undefined) throw new DigestError('missing_directive', 'qop without nc', 'nc')
@@ -85,12 +81,12 @@ export async function computeResponse(input: ResponseInput): Promise<string> {
 }
 
 /** `rspauth` for Authentication-Info: as the response but with an empty method in A2. */
-export function computeRspauth(input: Omit<ResponseInput, 'method'>): Promise<string> {
+export function computeRspauth(input: Omit<ResponseInput, 'method'>): string {
   return computeResponse({ ...input, method: '' })
 }
 
 /** HA1 as it enters the response: the base key, or H(HA1:nonce:cnonce) for -sess. */
-function sessionHA1(input: ResponseInput): Promise<string> | string {
+function sessionHA1(input: ResponseInput): string {
   if (!isSess(input.algorithm)) return input.ha1
   if (input.cnonce === undefined) {
     throw new DigestError('missing_directive', `${input.algorithm} without cnonce`, 'cnonce')

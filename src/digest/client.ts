@@ -73,9 +73,9 @@ interface Space {
   nonce: string
   /** Last nc used on `nonce`; incremented synchronously so parallel requests differ. */
   nc: number
-  ha1: Promise<string>
+  ha1: string
   /** The name as sent: plain, or the userhash. */
-  username: Promise<string>
+  username: string
   userhash: boolean
 }
 
@@ -131,8 +131,8 @@ export function createDigestClient(options: DigestClientOptions): DigestClient {
 
   const spaces = new Map<string, Space>()
   const lastSpaceOfOrigin = new Map<string, Space>()
-  const ha1Cache = new Map<string, Promise<string>>()
-  const userhashCache = new Map<string, Promise<string>>()
+  const ha1Cache = new Map<string, string>()
+  const userhashCache = new Map<string, string>()
 
   function choose(challenges: DigestChallenge[]): Choice | undefined {
     let best: Choice | undefined
@@ -152,7 +152,7 @@ export function createDigestClient(options: DigestClientOptions): DigestClient {
     return best
   }
 
-  function cached(cache: Map<string, Promise<string>>, key: string, make: () => Promise<string>) {
+  function cached(cache: Map<string, string>, key: string, make: () => string): string {
     let value = cache.get(key)
     if (value === undefined) {
       value = make()
@@ -182,7 +182,7 @@ export function createDigestClient(options: DigestClientOptions): DigestClient {
         ? cached(userhashCache, `${hash} ${challenge.realm}`, () =>
             userhash(hash, options.username, challenge.realm)
           )
-        : Promise.resolve(options.username),
+        : options.username,
       userhash: useUserhash,
     }
     spaces.set(key, space)
@@ -190,24 +190,24 @@ export function createDigestClient(options: DigestClientOptions): DigestClient {
     return space
   }
 
-  async function authorize(
+  // Synchronous: parallel requests each take their own nc, none can interleave.
+  function authorize(
     space: Space,
     method: string,
     uri: string,
     body: ArrayBuffer | undefined,
     preemptive: boolean
-  ): Promise<Sent> {
-    // Everything that must differ between parallel requests happens before the first await.
+  ): Sent {
     const nc = ++space.nc
     const { nonce, algorithm, qop, challenge } = space
     const ncRaw = qop === undefined ? undefined : ncHex(nc)
     const cnonce = qop === undefined ? undefined : randomCnonce()
     const bodyHash =
       qop === 'auth-int'
-        ? await hashHex(hashOf(algorithm), body === undefined ? EMPTY : new Uint8Array(body))
+        ? hashHex(hashOf(algorithm), body === undefined ? EMPTY : new Uint8Array(body))
         : undefined
-    const ha1 = await space.ha1
-    const response = await computeResponse({
+    const { ha1 } = space
+    const response = computeResponse({
       algorithm,
       ha1,
       nonce,
@@ -219,7 +219,7 @@ export function createDigestClient(options: DigestClientOptions): DigestClient {
       bodyHash,
     })
     const header = formatAuthorization({
-      username: await space.username,
+      username: space.username,
       userhash: space.userhash,
       realm: challenge.realm,
       nonce,
@@ -289,17 +289,17 @@ export function createDigestClient(options: DigestClientOptions): DigestClient {
       })
     const rspauth = info.rspauth
     if (sent.qop !== 'auth-int') {
-      if (timingSafeEqualString(await rspauthFor(undefined), rspauth)) return response
+      if (timingSafeEqualString(rspauthFor(undefined), rspauth)) return response
       await response.body?.cancel()
       throw new RspauthMismatchError('Digest: the server sent a wrong rspauth')
     }
     // auth-int: RFC 2617 §3.2.3 hashes "the entity-body" without saying whose. Accept the
     // response body (the usual reading) or the request body; both prove the key.
     const buffered = await response.arrayBuffer()
-    const responseHash = await hashHex(hashOf(sent.algorithm), new Uint8Array(buffered))
+    const responseHash = hashHex(hashOf(sent.algorithm), new Uint8Array(buffered))
     const ok =
-      timingSafeEqualString(await rspauthFor(responseHash), rspauth) ||
-      timingSafeEqualString(await rspauthFor(sent.bodyHash), rspauth)
+      timingSafeEqualString(rspauthFor(responseHash), rspauth) ||
+      timingSafeEqualString(rspauthFor(sent.bodyHash), rspauth)
     if (!ok) throw new RspauthMismatchError('Digest: the server sent a wrong rspauth')
     return new Response(NULL_BODY_STATUS.has(response.status) ? null : buffered, {
       status: response.status,
@@ -328,7 +328,7 @@ export function createDigestClient(options: DigestClientOptions): DigestClient {
     }
 
     const known = lastSpaceOfOrigin.get(url.origin)
-    let sent = known && (await authorize(known, method, uri, body, true))
+    let sent = known && authorize(known, method, uri, body, true)
     let staleAnswered = false
     let rejectionAnswered = false
     for (;;) {
@@ -348,7 +348,7 @@ export function createDigestClient(options: DigestClientOptions): DigestClient {
         }
       }
       await response.body?.cancel()
-      sent = await authorize(install(url.origin, choice), method, uri, body, false)
+      sent = authorize(install(url.origin, choice), method, uri, body, false)
     }
   }
 
@@ -358,7 +358,7 @@ export function createDigestClient(options: DigestClientOptions): DigestClient {
       const target = new URL(url)
       const space = lastSpaceOfOrigin.get(target.origin)
       if (space === undefined) return undefined
-      return (await authorize(space, method, requestUri(target), undefined, true)).header
+      return authorize(space, method, requestUri(target), undefined, true).header
     },
   }
 }

@@ -1,55 +1,140 @@
 /**
- * Hash functions of RFC 7616, hex-encoded. MD5 and SHA-256 come from Web Crypto where the runtime
- * has a native, fast Web Crypto: workerd, detected once by its non-standard MD5 support. Elsewhere
- * (Node, browsers) everything runs on @noble/hashes: Node's Web Crypto has no MD5, and its
- * `digest` is a thread-pool round trip (~60-150 µs for a short string against ~4 µs in JS).
- * SHA-512/256 is @noble/hashes everywhere: no runtime offers it in Web Crypto.
+ * Hash functions of RFC 7616, hex-encoded. `hashHex` is synchronous: the gate's security-context
+ * Durable Object verifies a response and records the outcome in one step, and an object is atomic
+ * only up to its next non-storage await.
+ *
+ * Native node:crypto where the runtime offers it through `process.getBuiltinModule` (workerd with
+ * nodejs_compat, Node >= 20.16, other runtimes that implement it), never statically imported so
+ * that the core runs anywhere; each hash is checked once per isolate against known answers.
+ * Elsewhere (browsers), and for any hash that fails the check, @noble/hashes (pure JS).
+ *
+ * Measured with `npm run bench:micro` (docs/performance.md, "Digest hashing"): CPU µs per
+ * `computeResponse` with qop=auth and gate-sized inputs, medians of 15 interleaved rounds.
+ *   workerd   node:crypto  16.1 MD5, 14.4 SHA-256, 23.6 SHA-256-sess, 15.3 SHA-512-256
+ *             @noble/hashes 13.6, 16.4, 25.7, 19.3; awaited Web Crypto 13.0, 15.1, 19.7, 21.4
+ *   Node 24   node:crypto   2.5, 2.3, 3.6, 3.6; @noble/hashes 12.6, 12.2, 16.7, 20.3
+ * In workerd the three tie within the noise (workerd wraps each node:crypto hash in a stream
+ * object, ~6 µs a call; @noble/hashes costs ~2 µs per 64-byte block); under Node node:crypto is
+ * ~5x faster. So node:crypto, with @noble/hashes as the fallback.
+ *
+ * `hashStreamHex` (auth-int bodies) stays asynchronous and streaming: workerd's native
+ * DigestStream where it has the hash, incremental @noble/hashes elsewhere.
  */
 import { md5 } from '@noble/hashes/legacy.js'
 import { sha256, sha512_256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
 import type { HashName } from './types.ts'
 
+type HexDigest = (data: string | Uint8Array) => string
+
 const encoder = new TextEncoder()
 
-/** The Web Crypto name of a hash, where Web Crypto may have it. */
-const SUBTLE_NAME: Readonly<Record<HashName, string | undefined>> = {
-  MD5: 'MD5',
-  'SHA-256': 'SHA-256',
-  'SHA-512-256': undefined,
-}
-
-/** The pure-JS implementation of each hash, used where Web Crypto is not the native one. */
+/** The pure-JS implementation of each hash. */
 const NOBLE = { MD5: md5, 'SHA-256': sha256, 'SHA-512-256': sha512_256 } as const
 
-// Runs once per isolate: MD5 in crypto.subtle is a workerd extension.
-let nativeSubtle: Promise<boolean> | undefined
-
-function hasNativeSubtle(): Promise<boolean> {
-  nativeSubtle ??= crypto.subtle.digest('MD5', new Uint8Array(0)).then(
-    () => true,
-    () => false
-  )
-  return nativeSubtle
+/** node:crypto's name of each hash. */
+const NODE_NAME: Readonly<Record<HashName, string>> = {
+  MD5: 'md5',
+  'SHA-256': 'sha256',
+  'SHA-512-256': 'sha512-256',
 }
 
-/** The Web Crypto name to use for `hash`, or undefined to use @noble/hashes. */
-async function useSubtle(hash: HashName): Promise<string | undefined> {
-  const name = SUBTLE_NAME[hash]
-  if (name === undefined || !(await hasNativeSubtle())) return undefined
-  return name
+/** H("abc"), FIPS 180-4 and RFC 1321. */
+const ABC: Readonly<Record<HashName, string>> = {
+  MD5: '900150983cd24fb0d6963f7d28e17f72',
+  'SHA-256': 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+  'SHA-512-256': '53048e2681941ef99b2e29b76b4c7dabe4c2d0c634fc6d46e0e2f13107e7af23',
+}
+
+/** The part of node:crypto used here. */
+interface NodeCrypto {
+  createHash(algorithm: string): {
+    update(data: string | Uint8Array): { digest(encoding: 'hex'): string }
+  }
+  /** One-shot hash (Node >= 20.12); absent in older runtimes. */
+  hash?: (algorithm: string, data: string | Uint8Array, encoding: 'hex') => string
+}
+
+/** The globals that detection looks at: `globalThis` or, in tests, a stand-in. */
+export interface RuntimeGlobals {
+  process?: { getBuiltinModule?: (id: string) => unknown }
+}
+
+function nodeCrypto(runtime: RuntimeGlobals): NodeCrypto | undefined {
+  try {
+    const module = runtime.process?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined
+    return typeof module?.createHash === 'function' ? module : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** @noble/hashes: text as UTF-8, lone surrogates as U+FFFD (TextEncoder's rule). */
+export function nobleHashHex(hash: HashName, data: string | Uint8Array): string {
+  return bytesToHex(NOBLE[hash](typeof data === 'string' ? encoder.encode(data) : data))
+}
+
+/**
+ * node:crypto's digest of one hash, or undefined when the runtime lacks it or gets it wrong: the
+ * FIPS 180-4 / RFC 1321 answer for "abc", and a lone surrogate encoded as U+FFFD (TextEncoder's
+ * rule, so both paths hash every string alike).
+ */
+function nodeDigest(node: NodeCrypto, hash: HashName): HexDigest | undefined {
+  const name = NODE_NAME[hash]
+  const oneShot = node.hash
+  const digest: HexDigest =
+    typeof oneShot === 'function'
+      ? (data) => oneShot(name, data, 'hex')
+      : (data) => node.createHash(name).update(data).digest('hex')
+  try {
+    const correct = digest('abc') === ABC[hash] && digest('\uD800') === nobleHashHex(hash, '\uD800')
+    return correct ? digest : undefined
+  } catch {
+    return undefined
+  }
+}
+
+export type HashImplementation = 'node:crypto' | '@noble/hashes'
+
+/** How a runtime hashes: for each hash function, the digest and where it comes from. */
+export interface Hashers {
+  digest: Readonly<Record<HashName, (data: string | Uint8Array) => string>>
+  implementation: Readonly<Record<HashName, HashImplementation>>
+}
+
+/** node:crypto for each hash that `runtime` offers and that passes its known answer, else noble. */
+export function detectHashers(runtime: RuntimeGlobals): Hashers {
+  const node = nodeCrypto(runtime)
+  const digest = {} as Record<HashName, HexDigest>
+  const implementation = {} as Record<HashName, HashImplementation>
+  for (const hash of Object.keys(NODE_NAME) as HashName[]) {
+    const native = node === undefined ? undefined : nodeDigest(node, hash)
+    digest[hash] = native ?? ((data) => nobleHashHex(hash, data))
+    implementation[hash] = native === undefined ? '@noble/hashes' : 'node:crypto'
+  }
+  return { digest, implementation }
+}
+
+// Detected once per isolate, on first use.
+let hashers: Hashers | undefined
+
+/** Which implementation `hashHex` uses for `hash` in this runtime. */
+export function hashImplementation(hash: HashName): HashImplementation {
+  hashers ??= detectHashers(globalThis as RuntimeGlobals)
+  return hashers.implementation[hash]
 }
 
 /** Lower-case hex digest of UTF-8 text or bytes. */
-export async function hashHex(hash: HashName, data: string | Uint8Array): Promise<string> {
-  const bytes = typeof data === 'string' ? encoder.encode(data) : data
-  const subtleName = await useSubtle(hash)
-  if (subtleName !== undefined) {
-    // Digest bodies are never shared memory; the cast only satisfies the DOM typings.
-    const digest = await crypto.subtle.digest(subtleName, bytes as Uint8Array<ArrayBuffer>)
-    return bytesToHex(new Uint8Array(digest))
-  }
-  return bytesToHex(NOBLE[hash](bytes))
+export function hashHex(hash: HashName, data: string | Uint8Array): string {
+  hashers ??= detectHashers(globalThis as RuntimeGlobals)
+  return hashers.digest[hash](data)
+}
+
+/** The Web Crypto name of a hash that workerd's DigestStream has. */
+const STREAM_NAME: Readonly<Record<HashName, string | undefined>> = {
+  MD5: 'MD5',
+  'SHA-256': 'SHA-256',
+  'SHA-512-256': undefined,
 }
 
 interface DigestStreamLike extends WritableStream<Uint8Array> {
@@ -69,9 +154,9 @@ export async function hashStreamHex(
 ): Promise<string> {
   if (body === null) return hashHex(hash, new Uint8Array(0))
   const DigestStream = digestStreamCtor()
-  const subtleName = DigestStream === undefined ? undefined : await useSubtle(hash)
-  if (DigestStream !== undefined && subtleName !== undefined) {
-    const sink = new DigestStream(subtleName)
+  const streamName = STREAM_NAME[hash]
+  if (DigestStream !== undefined && streamName !== undefined) {
+    const sink = new DigestStream(streamName)
     await body.pipeTo(sink)
     return bytesToHex(new Uint8Array(await sink.digest))
   }

@@ -11,7 +11,7 @@
  * UTF-8 when read back as bytes, is decoded as UTF-8 (raw UTF-8 from Chromium, Firefox, curl).
  * Anything else is kept as is: invalid UTF-8 stays Latin-1 (python-requests sends Latin-1) and
  * code points above 0xFF were decoded upstream. The hash functions then see the string as UTF-8,
- * which is what every client listed in notes/clients.md hashes.
+ * which is what every client tested here (browsers, curl, wget, python-requests) hashes.
  * The one ambiguity: a genuine Latin-1 string that happens to be valid UTF-8 (`Ã¤`) is read as
  * UTF-8 (`ä`); no real client name hits it.
  */

@@ -55,7 +55,7 @@ export async function putUser(
   options: Partial<Pick<UserRecord, 'realm' | 'groups' | 'disabled'>> & { md5Only?: boolean } = {}
 ): Promise<UserRecord> {
   const realm = options.realm ?? REALM
-  const all = await hashesForPassword(name, realm, password)
+  const all = hashesForPassword(name, realm, password)
   const record: UserRecord = {
     name,
     realm,
@@ -65,7 +65,7 @@ export async function putUser(
     source: options.md5Only ? 'htdigest' : 'cli',
     updatedAt: new Date().toISOString(),
   }
-  for (const entry of await recordEntries(record)) {
+  for (const entry of recordEntries(record)) {
     await authorityEnv.USERS.put(entry.key, entry.value, { metadata: entry.metadata })
   }
   return record
@@ -98,9 +98,9 @@ export async function clientRequest(input: ClientInput): Promise<VerifyRequest> 
   const uri = input.uri ?? '/private/report?x=1'
   const nc = '00000001'
   const cnonce = 'f2/wE4q74E6zIJEt'
-  const bodyHash = qop === 'auth-int' ? await hashHex(hash, input.body ?? '') : undefined
-  const ha1 = await hashHex(hash, `${input.username}:${realm}:${input.password}`)
-  const response = await computeResponse({
+  const bodyHash = qop === 'auth-int' ? hashHex(hash, input.body ?? '') : undefined
+  const ha1 = hashHex(hash, `${input.username}:${realm}:${input.password}`)
+  const response = computeResponse({
     algorithm: algorithm ?? 'MD5',
     ha1,
     nonce,
@@ -111,9 +111,7 @@ export async function clientRequest(input: ClientInput): Promise<VerifyRequest> 
     uri,
     bodyHash,
   })
-  const username = input.userhash
-    ? await hashHex(hash, `${input.username}:${realm}`)
-    : input.username
+  const username = input.userhash ? hashHex(hash, `${input.username}:${realm}`) : input.username
   const request: VerifyRequest = {
     version: 1,
     serverId: input.serverId ?? SERVER_ID,

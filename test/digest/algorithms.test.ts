@@ -1,4 +1,7 @@
-/** Digest computations and hashes inside workerd (native MD5 / SHA-256, DigestStream). */
+/**
+ * Digest computations and hashes inside workerd: node:crypto's native hashes (nodejs_compat),
+ * checked against Web Crypto and against the @noble/hashes fallback; DigestStream for bodies.
+ */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import {
@@ -12,7 +15,15 @@ import {
   timingSafeEqualString,
 } from '../../src/digest/algorithms.ts'
 import { DigestError } from '../../src/digest/errors.ts'
-import { hashHex, hashStreamHex } from '../../src/digest/hash.ts'
+import {
+  detectHashers,
+  type HashImplementation,
+  hashHex,
+  hashImplementation,
+  hashStreamHex,
+  nobleHashHex,
+  type RuntimeGlobals,
+} from '../../src/digest/hash.ts'
 import type { AlgorithmName, HashName, Qop } from '../../src/digest/types.ts'
 import { describeRfcVectors } from './vectors.ts'
 
@@ -22,6 +33,16 @@ const HASHES: HashName[] = ['MD5', 'SHA-256', 'SHA-512-256']
 async function subtleHex(name: 'MD5' | 'SHA-256', text: string | Uint8Array): Promise<string> {
   const bytes = typeof text === 'string' ? new TextEncoder().encode(text) : text
   return Buffer.from(await crypto.subtle.digest(name, bytes)).toString('hex')
+}
+
+/** What `f` throws (it must throw). */
+function thrown(f: () => unknown): unknown {
+  try {
+    f()
+  } catch (e) {
+    return e
+  }
+  throw new Error('did not throw')
 }
 
 function streamOf(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
@@ -89,15 +110,88 @@ describe('algorithm names', () => {
   })
 })
 
+/** Text with lone surrogates now and then: both paths must encode them as U+FFFD. */
+const anyText = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 300 }),
+  fc.string({ unit: fc.integer({ min: 0xd7f0, max: 0xe010 }).map((c) => String.fromCharCode(c)) })
+)
+const anyData = fc.oneof(anyText, fc.uint8Array({ maxLength: 600 }))
+
 describe('hashes in workerd', () => {
+  it('hashes natively: node:crypto for every hash (nodejs_compat)', () => {
+    for (const hash of HASHES) expect(hashImplementation(hash)).toBe('node:crypto')
+  })
+
   it('property: hashHex equals crypto.subtle for MD5 and SHA-256', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.string({ unit: 'binary' }), async (text) => {
-        expect(await hashHex('MD5', text)).toBe(await subtleHex('MD5', text))
-        expect(await hashHex('SHA-256', text)).toBe(await subtleHex('SHA-256', text))
+      fc.asyncProperty(anyText, async (text) => {
+        expect(hashHex('MD5', text)).toBe(await subtleHex('MD5', text))
+        expect(hashHex('SHA-256', text)).toBe(await subtleHex('SHA-256', text))
       }),
       { numRuns: 100 }
     )
+  })
+
+  it('property: node:crypto and the @noble/hashes fallback agree, every hash', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...HASHES), anyData, (hash, data) => {
+        expect(hashHex(hash, data)).toBe(nobleHashHex(hash, data))
+      }),
+      { numRuns: 500 }
+    )
+  })
+
+  it('lone surrogates hash as U+FFFD on both paths', () => {
+    for (const hash of HASHES) {
+      const replaced = nobleHashHex(hash, 'a\uFFFDb\uFFFD')
+      expect(hashHex(hash, 'a\uD800b\uDFFF')).toBe(replaced)
+      expect(nobleHashHex(hash, 'a\uD800b\uDFFF')).toBe(replaced)
+    }
+  })
+
+  it('detection falls back to @noble/hashes per hash, with the same answers', () => {
+    const real = (globalThis as RuntimeGlobals).process?.getBuiltinModule?.('node:crypto') as {
+      createHash(name: string): unknown
+    }
+    const partial = {
+      // As a FIPS build: no MD5; and a SHA-512/256 that is really SHA-512 (wrong answer).
+      createHash(name: string) {
+        if (name === 'md5') throw new Error('disabled for FIPS')
+        return real.createHash(name === 'sha512-256' ? 'sha512' : name)
+      },
+    }
+    const runtimes: [RuntimeGlobals, HashImplementation[]][] = [
+      [{}, ['@noble/hashes', '@noble/hashes', '@noble/hashes']],
+      [{ process: {} }, ['@noble/hashes', '@noble/hashes', '@noble/hashes']],
+      [
+        {
+          process: {
+            getBuiltinModule: () => {
+              throw new Error('no such module')
+            },
+          },
+        },
+        ['@noble/hashes', '@noble/hashes', '@noble/hashes'],
+      ],
+      [
+        { process: { getBuiltinModule: () => partial } },
+        ['@noble/hashes', 'node:crypto', '@noble/hashes'],
+      ],
+      [globalThis as RuntimeGlobals, ['node:crypto', 'node:crypto', 'node:crypto']],
+    ]
+    for (const [runtime, expected] of runtimes) {
+      const hashers = detectHashers(runtime)
+      expect(HASHES.map((hash) => hashers.implementation[hash])).toEqual(expected)
+      for (const hash of HASHES) {
+        for (const data of [
+          '',
+          'Mufasa:http-auth@example.org:Circle of Life',
+          new Uint8Array(200),
+        ]) {
+          expect(hashers.digest[hash](data)).toBe(nobleHashHex(hash, data))
+        }
+      }
+    }
   })
 
   it('property: streamed digest equals one-shot digest, every hash', async () => {
@@ -107,7 +201,7 @@ describe('hashes in workerd', () => {
         fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 8 }),
         async (hash, chunks) => {
           const whole = new Uint8Array(Buffer.concat(chunks))
-          expect(await hashStreamHex(hash, streamOf(chunks))).toBe(await hashHex(hash, whole))
+          expect(await hashStreamHex(hash, streamOf(chunks))).toBe(hashHex(hash, whole))
         }
       ),
       { numRuns: 100 }
@@ -129,7 +223,7 @@ describe('hashes in workerd', () => {
     const chunks = Array.from({ length: 16 }, () => chunk)
     for (const hash of HASHES) {
       expect(await hashStreamHex(hash, streamOf(chunks))).toBe(
-        await hashHex(hash, new Uint8Array(Buffer.concat(chunks)))
+        hashHex(hash, new Uint8Array(Buffer.concat(chunks)))
       )
     }
   })
@@ -166,7 +260,7 @@ describe('computeResponse and computeRspauth', () => {
               ? await subtleHex(h, `${key}:${base.nonce}:${ha2}`)
               : await subtleHex(h, `${key}:${base.nonce}:${base.nc}:${base.cnonce}:${qop}:${ha2}`)
           const input = { ...base, algorithm, ha1, qop, uri, bodyHash, method }
-          expect(await computeResponse(input)).toBe(expected)
+          expect(computeResponse(input)).toBe(expected)
         }
       ),
       { numRuns: 60 }
@@ -174,40 +268,42 @@ describe('computeResponse and computeRspauth', () => {
   })
 
   it('rspauth uses an empty method in A2', async () => {
-    const ha1 = await baseHA1('SHA-256', 'Mufasa', 'http-auth@example.org', 'Circle of Life')
+    const ha1 = baseHA1('SHA-256', 'Mufasa', 'http-auth@example.org', 'Circle of Life')
     const input = { ...base, algorithm: 'SHA-256' as const, ha1, qop: 'auth' as const }
     const ha2 = await subtleHex('SHA-256', `:${base.uri}`)
     const expected = await subtleHex(
       'SHA-256',
       `${ha1}:${base.nonce}:${base.nc}:${base.cnonce}:auth:${ha2}`
     )
-    expect(await computeRspauth(input)).toBe(expected)
-    expect(await computeRspauth(input)).toBe(await computeResponse({ ...input, method: '' }))
-    expect(await computeRspauth(input)).not.toBe(await computeResponse(input))
+    expect(computeRspauth(input)).toBe(expected)
+    expect(computeRspauth(input)).toBe(computeResponse({ ...input, method: '' }))
+    expect(computeRspauth(input)).not.toBe(computeResponse(input))
   })
 
-  it('nc enters the hash verbatim', async () => {
+  it('nc enters the hash verbatim', () => {
     const input = { ...base, algorithm: 'MD5' as const, ha1: 'x', qop: 'auth' as const }
-    expect(await computeResponse({ ...input, nc: '0000000a' })).not.toBe(
-      await computeResponse({ ...input, nc: '0000000A' })
+    expect(computeResponse({ ...input, nc: '0000000a' })).not.toBe(
+      computeResponse({ ...input, nc: '0000000A' })
     )
   })
 
-  it('refuses qop without nc/cnonce and -sess without cnonce with a DigestError', async () => {
+  it('refuses qop without nc/cnonce and -sess without cnonce with a DigestError', () => {
     const input = { ...base, algorithm: 'MD5' as const, ha1: 'x', qop: 'auth' as const }
-    await expect(computeResponse({ ...input, nc: undefined })).rejects.toBeInstanceOf(DigestError)
-    await expect(computeResponse({ ...input, cnonce: undefined })).rejects.toMatchObject({
+    expect(thrown(() => computeResponse({ ...input, nc: undefined }))).toBeInstanceOf(DigestError)
+    expect(thrown(() => computeResponse({ ...input, cnonce: undefined }))).toMatchObject({
       code: 'missing_directive',
       directive: 'cnonce',
     })
-    await expect(
-      computeResponse({ ...input, algorithm: 'SHA-256-sess', qop: undefined, cnonce: undefined })
-    ).rejects.toMatchObject({ code: 'missing_directive', directive: 'cnonce' })
+    expect(
+      thrown(() =>
+        computeResponse({ ...input, algorithm: 'SHA-256-sess', qop: undefined, cnonce: undefined })
+      )
+    ).toMatchObject({ code: 'missing_directive', directive: 'cnonce' })
   })
 
-  it('refuses auth-int without a body hash (caller bug)', async () => {
+  it('refuses auth-int without a body hash (caller bug)', () => {
     const input = { ...base, algorithm: 'MD5' as const, ha1: 'x', qop: 'auth-int' as const }
-    await expect(computeResponse(input)).rejects.toBeInstanceOf(TypeError)
+    expect(() => computeResponse(input)).toThrow(TypeError)
   })
 })
 

@@ -112,9 +112,9 @@ class FakeServer {
     return new Response('unauthorized', { status: 401, headers })
   }
 
-  private async findUser(c: DigestCredentials, algorithm: AlgorithmName) {
+  private findUser(c: DigestCredentials, algorithm: AlgorithmName) {
     for (const [name, password] of Object.entries(this.opts.users)) {
-      const sentName = c.userhash ? await userhashOf(hashOf(algorithm), name, c.realm) : name
+      const sentName = c.userhash ? userhashOf(hashOf(algorithm), name, c.realm) : name
       if (sentName === c.username) return { name, password }
     }
     return undefined
@@ -140,15 +140,15 @@ class FakeServer {
       ? true
       : this.opts.algorithms.some((a) => (a ?? 'MD5') === algorithm)
     const state = this.nonces.get(c.nonce)
-    const user = await this.findUser(c, algorithm)
+    const user = this.findUser(c, algorithm)
     if (!offered || state === undefined || user === undefined || c.uri !== entry.path) {
       return this.challenge(entry)
     }
     if (c.nc !== undefined && state.seen.has(c.nc)) return this.challenge(entry)
     const hash = hashOf(algorithm)
-    const ha1 = await baseHA1(hash, user.name, c.realm, user.password)
-    const bodyHash = c.qop === 'auth-int' ? await hashHex(hash, bodyBytes) : undefined
-    const expected = await computeResponse({
+    const ha1 = baseHA1(hash, user.name, c.realm, user.password)
+    const bodyHash = c.qop === 'auth-int' ? hashHex(hash, bodyBytes) : undefined
+    const expected = computeResponse({
       algorithm,
       ha1,
       nonce: c.nonce,
@@ -172,8 +172,8 @@ class FakeServer {
       const rspauthBodyHash =
         c.qop !== 'auth-int'
           ? undefined
-          : await hashHex(hash, this.opts.rspauthBody === 'response' ? payload : bodyBytes)
-      const rspauth = await computeRspauth({
+          : hashHex(hash, this.opts.rspauthBody === 'response' ? payload : bodyBytes)
+      const rspauth = computeRspauth({
         algorithm,
         ha1,
         nonce: c.nonce,
@@ -506,7 +506,7 @@ describe('request bodies and identities', () => {
     const sent = server.log[1]?.credentials
     expect(sent?.userhash).toBe(true)
     expect(sent?.username).toBe(
-      // RFC 7616 userhash of Mufasa:http-auth@example.org (notes/clients.md §8, derived)
+      // RFC 7616 userhash of Mufasa:http-auth@example.org (derived: SHA-256 of name:realm)
       'a947aad205e80e429958a387394944c6b496301e79f89d35a4cc23b6ee12b5b6'
     )
     const plain = new FakeServer({ userhash: true })

@@ -242,7 +242,7 @@ describe('RFC 2617 §3.5', () => {
   })
 })
 
-describe('real client header shapes (notes/clients.md)', () => {
+describe('real client header shapes', () => {
   const R = 'response="6629fae49393a05397450978507c4ef1"'
 
   it('curl: cnonce with base64 "+/=", algorithm and userhash bare', () => {
