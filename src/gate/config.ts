@@ -7,8 +7,8 @@ import type { ReplayMode } from '../digest/nc-window.ts'
 import type { TokenKeys } from '../digest/tokens.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
 import { type BrakePolicy, DEFAULT_BRAKE_POLICY } from './brake-policy.ts'
+import type { Binding } from './context-types.ts'
 import { DEFAULT_STRIP_HEADERS, type IdentityHeaders } from './forward.ts'
-import type { Binding } from './options.ts'
 import { parseRoutes, type RouteRule } from './routes.ts'
 
 /** Secrets: `wrangler secret put NAME`, or `.dev.vars` locally. */

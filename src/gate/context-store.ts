@@ -48,7 +48,7 @@ export function durableObjectContexts(
     revalidated: (handle, principal, now) => contexts.getByName(handle).revalidated(principal, now),
     revoke: (handle, now, policy) => contexts.getByName(handle).revoke(now, policy),
     async revokeUser(realm, user, now, policy) {
-      const handles = await users.getByName(userContextsName(realm, user)).takeAll(now)
+      const handles = await users.getByName(userContextsName(realm, user)).takeAll(now, Date.now())
       const done = await Promise.all(handles.map((h) => contexts.getByName(h).revoke(now, policy)))
       return done.filter(Boolean).length
     },

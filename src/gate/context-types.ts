@@ -6,6 +6,9 @@ import type { Principal } from '../authority-protocol/v1.ts'
 import type { ReplayMode } from '../digest/nc-window.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
 
+/** What a context is bound to (BINDING): nothing, the client's bucket, or its TLS certificate. */
+export type Binding = 'none' | 'address' | 'client-cert'
+
 export interface ContextPolicy {
   replay: ReplayMode
   windowSize: number
@@ -107,7 +110,7 @@ export interface EstablishRequest extends ContextRequest {
   principal: Principal
   /** H(username:realm:password) for the algorithm's hash: password-equivalent. */
   sessionKey: string
-  /** When the gate asked the authority: a revocation after this moment wins. */
+  /** When the gate asked the authority (Unix ms): a revocation after this moment wins. */
   startedAt: number
 }
 

@@ -43,7 +43,8 @@ export async function initialAuthentication(
     if (bodyHash === undefined) return bodyTooLarge(o.maxAuthIntBody)
     request = { ...request, bodyHash }
   }
-  const startedAt = request.now
+  // Milliseconds: a revocation in the same second as the login must still be ordered.
+  const startedAt = Date.now()
   trace.authorityCalled = true
   const answer = await o.authority.verify(toVerifyRequest(o.serverId, request, request.bodyHash))
   if (answer.result === 'fault') {

@@ -7,6 +7,7 @@ import type { AlgorithmName, Qop } from '../digest/types.ts'
 import type { AuthorityClient } from './authority-client.ts'
 import type { BrakePolicy, BrakeVerdict } from './brake-policy.ts'
 import type { ContextStore } from './context-store.ts'
+import type { Binding } from './context-types.ts'
 import type { DecisionLog } from './decision-log.ts'
 
 export type MessageOption =
@@ -68,8 +69,6 @@ export interface DigestAuthOptions {
   /** Body of 400 responses (the parser's message is added). */
   invalidRequestMessage?: MessageOption
 }
-
-export type Binding = 'none' | 'address' | 'client-cert'
 
 /** One attempt to authenticate, as the brakes count it. */
 export interface BrakeAttempt {

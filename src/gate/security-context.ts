@@ -351,18 +351,25 @@ export class SecurityContext extends DurableObject {
     )
   }
 
-  /** After a quiet spell, write the exact nc states (one commit) and lower their marks. */
+  /**
+   * Write the exact nc states (one commit) and lower their marks: what a quiet spell triggers, so
+   * that after an idle eviction the client carries on without a stale.
+   */
+  flushNcState(): void {
+    for (const [nonce, entry] of this.ncStates) {
+      if (!entry.dirty) continue
+      entry.dirty = false
+      entry.reserved = entry.state.highest
+      entry.persistedExact = true
+      this.writeNonce(nonce, entry)
+    }
+  }
+
   private scheduleFlush(): void {
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined
-      for (const [nonce, entry] of this.ncStates) {
-        if (!entry.dirty) continue
-        entry.dirty = false
-        entry.reserved = entry.state.highest
-        entry.persistedExact = true
-        this.writeNonce(nonce, entry)
-      }
+      this.flushNcState()
     }, NC_FLUSH_MS)
   }
 

@@ -22,15 +22,15 @@ export class UserContexts extends DurableObject {
   }
 
   /**
-   * Index a new context, unless the user was revoked at or after `startedAt` (when the gate asked
-   * the authority): then false, and the caller establishes nothing.
+   * Index a new context, unless the user was revoked after `startedAt` (Unix ms, when the gate
+   * asked the authority): then false, and the caller establishes nothing.
    */
   add(handle: string, expires: number, now: number, startedAt: number): boolean {
     const sql = this.ctx.storage.sql
     const revokedAt = sql.exec<{ at: number }>('SELECT at FROM revoked').toArray()[0]?.at
-    if (revokedAt !== undefined && revokedAt >= startedAt) return false
+    if (revokedAt !== undefined && revokedAt > startedAt) return false
     sql.exec('DELETE FROM handles WHERE expires <= ?', now)
-    sql.exec('DELETE FROM revoked WHERE at <= ?', now - REVOCATION_MEMORY_SECONDS)
+    sql.exec('DELETE FROM revoked WHERE at <= ?', (now - REVOCATION_MEMORY_SECONDS) * 1000)
     sql.exec('INSERT OR REPLACE INTO handles (handle, expires) VALUES (?, ?)', handle, expires)
     return true
   }
@@ -41,13 +41,13 @@ export class UserContexts extends DurableObject {
   }
 
   /** Live handles, and forget them all: the caller revokes each. Logins in flight are refused. */
-  takeAll(now: number): string[] {
+  takeAll(now: number, nowMs: number): string[] {
     const sql = this.ctx.storage.sql
     const rows = sql
       .exec<{ handle: string }>('SELECT handle FROM handles WHERE expires > ?', now)
       .toArray()
     sql.exec('DELETE FROM handles')
-    sql.exec('INSERT OR REPLACE INTO revoked (id, at) VALUES (1, ?)', now)
+    sql.exec('INSERT OR REPLACE INTO revoked (id, at) VALUES (1, ?)', nowMs)
     return rows.map((r) => r.handle)
   }
 }

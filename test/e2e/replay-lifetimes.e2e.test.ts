@@ -66,7 +66,6 @@ describe('replays across the end of a security context', () => {
     await sleep(1500)
     await expectRefused(gate, NAME, captured, '/private/life')
   })
-
 })
 
 describe('replays across a restart', () => {

@@ -16,6 +16,7 @@ import {
   installPeers,
   sleep,
 } from './fakes.ts'
+import { fakeClock } from './support/clock.ts'
 
 let authority: FakeAuthority
 let origin: FakeOrigin
@@ -489,15 +490,18 @@ describe('context lifetime', () => {
 })
 
 describe('guessing against a cached key', () => {
-  it('refuses the guessing address after 5 mismatches, and only that address', async () => {
-    const challenge = challengeOf(await get('/private/g'))
+  it('past one free mismatch, each guess from that client must be admitted by the brakes', async () => {
+    const clock = fakeClock()
+    const g = gate({ BRAKE_USER_FAILURES: '3' })
+    const challenge = challengeOf(await g(new Request(`${GATE}/private/g`)))
     const as = (ip: string, h: string) =>
-      get('/private/g', { 'cf-connecting-ip': ip, authorization: h })
+      g(new Request(`${GATE}/private/g`, { headers: { 'cf-connecting-ip': ip, authorization: h } }))
     const real = (nc: number) =>
       authorization({ user: 'alice', password: 'wonderland', ...challenge, uri: '/private/g', nc })
     expect((await as('198.51.100.1', await real(1))).status).toBe(200)
     const decisions = captureDecisions()
-    for (let i = 0; i < 6; i++) {
+    const statuses: number[] = []
+    for (let i = 0; i < 5; i++) {
       const guess = await authorization({
         user: 'alice',
         password: `guess${i}`,
@@ -505,16 +509,35 @@ describe('guessing against a cached key', () => {
         uri: '/private/g',
         nc: 100 + i,
       })
-      expect((await as('198.51.100.66', guess)).status).toBe(401)
+      statuses.push((await as('198.51.100.66', guess)).status)
     }
+    // One mismatch decided by the context alone, two admitted, then the brakes make it wait.
+    expect(statuses).toEqual([401, 401, 401, 429, 429])
     expect(decisions.map((d) => d.reason)).toEqual([
-      ...Array(5).fill('response_mismatch'),
-      'context_locked',
+      'response_mismatch',
+      'response_mismatch',
+      'response_mismatch',
+      'user_failures',
+      'user_failures',
     ])
-    // Even a right answer from the guessing address is refused; the real client is not.
-    expect((await as('198.51.100.66', await real(200))).status).toBe(401)
+    // Even the right answer from the guessing address waits its turn: never verified unadmitted.
+    const braked = await as('198.51.100.66', await real(200))
+    expect(braked.status).toBe(429)
+    const wait = Number(braked.headers.get('retry-after'))
+    expect(wait).toBeGreaterThan(0)
+    // The real client elsewhere goes on with one context call and no brake call.
+    decisions.length = 0
     expect((await as('198.51.100.1', await real(2))).status).toBe(200)
+    expect(decisions.at(-1)?.contextCalls).toBe(1)
+    // After the announced wait, the right answer from the guessing address gets in.
+    clock.advance(wait)
+    expect((await as('198.51.100.66', await real(201))).status).toBe(200)
     expect(authority.calls).toBe(1)
+    expect(origin.requests.map((r) => r.headers['x-auth-user'])).toEqual([
+      'alice',
+      'alice',
+      'alice',
+    ])
   })
 })
 

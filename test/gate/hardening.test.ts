@@ -206,9 +206,10 @@ describe('channel binding', () => {
     expect((await home.fetch('/private/bind/1')).status).toBe(200)
     const next = (await home.raw.authorizationFor('GET', `${GATE}/private/bind/2`)) ?? ''
     const decisions = captureDecisions()
-    const elsewhere = await from(g, '203.0.113.20')(
-      new Request(`${GATE}/private/bind/2`, { headers: { authorization: next } })
-    )
+    const elsewhere = await from(
+      g,
+      '203.0.113.20'
+    )(new Request(`${GATE}/private/bind/2`, { headers: { authorization: next } }))
     expect(elsewhere.status).toBe(401)
     expect(challengeOf(elsewhere).stale).toBe(false)
     expect(decisions.at(-1)).toMatchObject({ reason: 'bad_bindings', code: 'SEC_E_BAD_BINDINGS' })
@@ -219,14 +220,20 @@ describe('channel binding', () => {
   it('BINDING=client-cert: bound to the certificate; none presented, no login at all', async () => {
     const g = gate({ BINDING: 'client-cert' })
     const cert = (fingerprint: string) => ({
-      tlsClientAuth: { certPresented: '1', certVerified: 'SUCCESS', certFingerprintSHA256: fingerprint },
+      tlsClientAuth: {
+        certPresented: '1',
+        certVerified: 'SUCCESS',
+        certFingerprintSHA256: fingerprint,
+      },
     })
     const withCert = client(from(g, '198.51.100.21', cert('aa'.repeat(32))), 'bob', 'builder')
     expect((await withCert.fetch('/private/cert/1')).status).toBe(200)
     const next = (await withCert.raw.authorizationFor('GET', `${GATE}/private/cert/2`)) ?? ''
-    const other = await from(g, '198.51.100.21', cert('bb'.repeat(32)))(
-      new Request(`${GATE}/private/cert/2`, { headers: { authorization: next } })
-    )
+    const other = await from(
+      g,
+      '198.51.100.21',
+      cert('bb'.repeat(32))
+    )(new Request(`${GATE}/private/cert/2`, { headers: { authorization: next } }))
     expect(other.status).toBe(401)
     const calls = authority.calls
     const none = client(from(g, '198.51.100.22'), 'bob', 'builder')
@@ -324,9 +331,14 @@ describe('objects written by the first release', () => {
     })
     const g = gate()
     const send = (nc: number) =>
-      authorization({ user: 'alice', password: 'wonderland', nonce, opaque, uri: '/private/v1', nc }).then(
-        (h) => g(new Request(`${GATE}/private/v1`, { headers: { authorization: h } }))
-      )
+      authorization({
+        user: 'alice',
+        password: 'wonderland',
+        nonce,
+        opaque,
+        uri: '/private/v1',
+        nc,
+      }).then((h) => g(new Request(`${GATE}/private/v1`, { headers: { authorization: h } })))
     expect((await send(4)).status).toBe(200)
     expect((await send(5)).status).toBe(200)
     const replay = await send(2)

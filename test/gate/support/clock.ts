@@ -10,13 +10,21 @@ export interface FakeClock {
   advance(seconds: number): void
 }
 
-export function fakeClock(startSeconds = 1_900_000_000): FakeClock {
-  let ms = startSeconds * 1000
+/**
+ * Time never runs backwards between the tests of a file (they share Durable Object storage, which
+ * remembers times): each clock starts a day after where the last one stopped.
+ */
+let latestMs = 1_900_000_000_000
+
+export function fakeClock(): FakeClock {
+  latestMs += 86_400_000
+  let ms = latestMs
   vi.spyOn(Date, 'now').mockImplementation(() => ms)
   return {
     now: () => Math.floor(ms / 1000),
     advance(seconds) {
       ms += seconds * 1000
+      latestMs = Math.max(latestMs, ms)
     },
   }
 }
