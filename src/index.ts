@@ -69,7 +69,7 @@ export function buildGate(env: GateEnv): App {
     maxAuthIntBody: config.maxAuthIntBody,
     binding: config.binding,
     brakes: config.brakes
-      ? { store: durableObjectBrakes(env.BRAKES), policy: config.brakePolicy }
+      ? { store: durableObjectBrakes(env.BRAKE_COUNTERS), policy: config.brakePolicy }
       : false,
   }
   if (config.adminToken) {

@@ -73,11 +73,11 @@ function ownGate(vars: Record<string, string> = {}) {
   class CountingNamespace {
     getByName(name: string) {
       brakeCalls.push(name)
-      return env.BRAKES.getByName(name)
+      return env.BRAKE_COUNTERS.getByName(name)
     }
   }
   const brakes = new CountingNamespace() as unknown as DurableObjectNamespace<Brake>
-  const e = { ...env, ...vars, BRAKES: brakes } as Parameters<typeof buildGate>[0]
+  const e = { ...env, ...vars, BRAKE_COUNTERS: brakes } as Parameters<typeof buildGate>[0]
   const app = buildGate(e)
   const pending: Promise<void>[] = []
   const fetch: GateFetch = async (req) => {
@@ -289,7 +289,7 @@ describe('through the gate', () => {
 })
 
 describe('the store', () => {
-  const brakes = durableObjectBrakes(env.BRAKES)
+  const brakes = durableObjectBrakes(env.BRAKE_COUNTERS)
   const policy = (p: Partial<BrakePolicy> = {}): BrakePolicy => ({ ...DEFAULT_BRAKE_POLICY, ...p })
   const at = (bucket: string, user: string, now: number): BrakeAttempt => ({
     bucket,
@@ -297,8 +297,8 @@ describe('the store', () => {
     user,
     now,
   })
-  const bucketObject = (bucket: string) => env.BRAKES.getByName(`bucket:${bucket}`)
-  const userObject = (user: string) => env.BRAKES.getByName(`user:${JSON.stringify([REALM, user])}`)
+  const bucketObject = (bucket: string) => env.BRAKE_COUNTERS.getByName(`bucket:${bucket}`)
+  const userObject = (user: string) => env.BRAKE_COUNTERS.getByName(`user:${JSON.stringify([REALM, user])}`)
   const rows = (stub: DurableObjectStub<Brake>) =>
     runInDurableObject(stub, (_: Brake, state) => ({
       counters: state.storage.sql
