@@ -42,7 +42,6 @@ export async function authenticate(
   if ('kind' in parsed) return parsed
   const creds = parsed.credentials
   const algorithm: AlgorithmName = creds.algorithm ?? 'MD5'
-  w.trace.user = creds.username
   w.trace.algorithm = algorithm
   const refused = checkOffer(o, creds, algorithm, req)
   if (refused) return refused
@@ -190,8 +189,10 @@ async function fromAnswer(
       if (a.request.admitted) settle(o, a, 'succeeded')
       return revalidate(o, a, answer, w.trace)
     case 'stale':
+      w.trace.user = a.request.username
       return staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', a.handle)
     case 'replay':
+      if (answer.verified) w.trace.user = a.request.username
       return answer.verified
         ? staleFor('SEC_E_LOGON_DENIED', 'nc_replay', a.handle)
         : challengeFor('SEC_E_LOGON_DENIED', 'nc_replay_unverified')

@@ -14,6 +14,10 @@ export type SspiCode =
   | 'SEC_E_RATE_LIMITED'
   | 'SEC_E_BAD_BINDINGS'
 
+/**
+ * `user` is set only once the user is known to exist (a response verified by the authority or a
+ * cached key): a name that matched nobody may be a password typed into the wrong field.
+ */
 export interface DecisionLog {
   event: 'digest-gate.decision'
   outcome: string

@@ -287,6 +287,19 @@ describe('configuration errors', () => {
   })
 })
 
+describe('decision log', () => {
+  it('names a user only once verified: a password typed as the name never reaches the log', async () => {
+    const decisions = captureDecisions()
+    const g = gate()
+    const typo = client(g, 'wonderland', 'alice')
+    expect((await typo.fetch('/private/log/1')).status).toBe(401)
+    const alice = client(g, 'alice', 'wonderland')
+    expect((await alice.fetch('/private/log/2')).status).toBe(200)
+    expect(JSON.stringify(decisions.slice(0, 2))).not.toContain('wonderland')
+    expect(decisions.at(-1)?.user).toBe('alice')
+  })
+})
+
 describe('objects written by the first release', () => {
   it('carry on their session in place: no stale round trip, no authority call', async () => {
     const handle = newContextHandle()
