@@ -298,7 +298,8 @@ describe('the store', () => {
     now,
   })
   const bucketObject = (bucket: string) => env.BRAKE_COUNTERS.getByName(`bucket:${bucket}`)
-  const userObject = (user: string) => env.BRAKE_COUNTERS.getByName(`user:${JSON.stringify([REALM, user])}`)
+  const userObject = (user: string) =>
+    env.BRAKE_COUNTERS.getByName(`user:${JSON.stringify([REALM, user])}`)
   const rows = (stub: DurableObjectStub<Brake>) =>
     runInDurableObject(stub, (_: Brake, state) => ({
       counters: state.storage.sql
