@@ -58,7 +58,13 @@ export function accept(
 
 /** The attempt as the brakes count it. */
 function counted(o: ResolvedOptions, a: Attempt): BrakeAttempt {
-  return { bucket: a.request.bucket, realm: o.realm, user: a.request.username, now: a.request.now }
+  // Milliseconds count: a one-second wait measured in whole seconds could be no wait at all.
+  return {
+    bucket: a.request.bucket,
+    realm: o.realm,
+    user: a.request.username,
+    now: Date.now() / 1000,
+  }
 }
 
 /**

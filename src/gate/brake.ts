@@ -169,8 +169,9 @@ export class Brake extends DurableObject {
     policy: BrakePolicy,
     reason: BrakeReason
   ): BrakeVerdict {
-    const retryAfter = waitFor(this.counter(key), threshold, now, policy)
-    return retryAfter > 0 ? { ok: false, retryAfter, reason } : { ok: true }
+    const wait = waitFor(this.counter(key), threshold, now, policy)
+    // Times may be fractional (ms precision); Retry-After is whole seconds, never less than the wait.
+    return wait > 0 ? { ok: false, retryAfter: Math.ceil(wait), reason } : { ok: true }
   }
 
   private count(key: string, threshold: number, now: number, policy: BrakePolicy): void {
@@ -229,7 +230,8 @@ export class Brake extends DurableObject {
   private checkCalls(now: number, policy: BrakePolicy): BrakeVerdict {
     const row = this.callWindow(now)
     if (!row || row.count < policy.authorityCallsPerMinute) return { ok: true }
-    return { ok: false, retryAfter: Math.max(1, row.since + 60 - now), reason: 'authority_rate' }
+    const retryAfter = Math.max(1, Math.ceil(row.since + 60 - now))
+    return { ok: false, retryAfter, reason: 'authority_rate' }
   }
 
   private spendCall(now: number): void {
