@@ -39,6 +39,8 @@ export interface WorkerSpec {
   vars?: Record<string, string>
   /** The bundle to run (bundleWorkers' output): workerd and Miniflare only. */
   script?: string
+  /** Path that must answer (any status) before the worker counts as started; default `/`. */
+  readyPath?: string
 }
 
 export interface LaunchOutput {
@@ -52,7 +54,7 @@ export interface LaunchOutput {
 
 export interface RunningWorker {
   readonly name: string
-  /** Base URL (of the first worker, for a workerd process serving several). */
+  /** Base URL (of the first worker, for a workerd process serving several): its origin. */
   readonly url: string
   /** The current process (replaced by restart()). */
   process(): ManagedProcess
@@ -74,7 +76,7 @@ export interface Command {
 /** Generous: two cores shared with other work, and `wrangler dev` bundles before it answers. */
 const READY_TIMEOUT_MS = 90_000
 
-const localUrl = (port: number) => `http://127.0.0.1:${port}`
+const readyUrl = (spec: WorkerSpec) => `http://127.0.0.1:${spec.port}${spec.readyPath ?? '/'}`
 
 /**
  * Polls `url` until it answers with any HTTP status. Rejects when `timeoutMs` passes or when
@@ -102,10 +104,10 @@ export async function waitForHttp(
   throw new Error(`no answer from ${url} within ${options.timeoutMs} ms${output}`)
 }
 
-/** Starts `name` from `command()` and waits until each of `urls` answers. */
+/** Starts `name` from `command()` and waits until each of `readyUrls` answers. */
 export async function launch(
   name: string,
-  urls: string[],
+  readyUrls: string[],
   command: () => Command | Promise<Command>,
   output: LaunchOutput = {}
 ): Promise<RunningWorker> {
@@ -124,7 +126,7 @@ export async function launch(
       readLine: c.readLine,
     })
     try {
-      for (const url of urls)
+      for (const url of readyUrls)
         await waitForHttp(url, { timeoutMs: READY_TIMEOUT_MS, process: child })
     } catch (error) {
       await child.stop()
@@ -135,7 +137,7 @@ export async function launch(
   let current = await start()
   return {
     name,
-    url: urls[0] ?? '',
+    url: readyUrls[0] === undefined ? '' : new URL(readyUrls[0]).origin,
     process: () => current,
     stop: () => current.stop(),
     async restart() {
@@ -183,7 +185,7 @@ export function startWranglerDev(
   if (!output.print) env.NO_COLOR = '1'
   return launch(
     spec.name,
-    [localUrl(spec.port)],
+    [readyUrl(spec)],
     async () => ({
       command: process.execPath,
       args: wranglerDevArgs(spec, await freePort()),
@@ -256,7 +258,7 @@ export function startWorkerd(
   if (output.inspectorPort) args.push(`--inspector-addr=127.0.0.1:${output.inspectorPort}`)
   return launch(
     name,
-    specs.map((spec) => localUrl(spec.port)),
+    specs.map(readyUrl),
     () => ({ command: workerdBinary(), args, cwd: output.dir, readLine: structuredLogText }),
     output
   )
@@ -288,7 +290,7 @@ export function startMiniflare(
   }
   return launch(
     spec.name,
-    [localUrl(spec.port)],
+    [readyUrl(spec)],
     () => ({ command: process.execPath, args: [MINIFLARE_HOST, JSON.stringify(plan)] }),
     output
   )

@@ -140,6 +140,13 @@ export async function prepareStack(options: StackBasics = {}): Promise<StackPlan
   return plan
 }
 
+/**
+ * Where a gate is probed until it answers: its admin endpoint, whose bearer check answers 401
+ * without a decision (every stack's secrets set ADMIN_TOKEN). A probe of any other path would log
+ * a decision, racing the tests and the bench that count them.
+ */
+export const GATE_READY_PATH = '/.digest-gate/admin'
+
 /** A gate of the stack: its secrets and storage, wired to the stack's authority and origin. */
 export function gateWorker(
   plan: StackPlan,
@@ -153,6 +160,7 @@ export function gateWorker(
     persistTo,
     envFile: plan.secrets.gate,
     vars: { ...wiringVars(plan.ports), ...gate.vars },
+    readyPath: GATE_READY_PATH,
   }
 }
 
