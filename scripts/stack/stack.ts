@@ -75,7 +75,6 @@ export interface GateOptions {
 }
 
 export interface Stack {
-  readonly backend: StackBackend
   readonly persistTo: string
   readonly secrets: SecretFiles
   readonly urls: { gate: string; authority: string; origin: string }
@@ -110,9 +109,12 @@ export function wiringVars(ports: { authority: number; origin: number }): Record
   }
 }
 
-/** The plan of `options`, filled in with npm start's defaults. */
-export function stackPlan(options: StackBasics = {}): StackPlan {
-  return {
+/**
+ * Checks the ports are free, writes missing secrets and seeds the demo users: what every stack
+ * does before starting anything.
+ */
+export async function prepareStack(options: StackBasics = {}): Promise<StackPlan> {
+  const plan: StackPlan = {
     ports: {
       gate: options.gatePort ?? DEFAULT_PORTS.gate,
       authority: options.authorityPort ?? DEFAULT_PORTS.authority,
@@ -121,14 +123,6 @@ export function stackPlan(options: StackBasics = {}): StackPlan {
     persistTo: options.persistTo ?? DEFAULT_PERSIST_TO,
     secrets: options.secrets ?? PROJECT_SECRETS,
   }
-}
-
-/**
- * Checks the ports are free, writes missing secrets and seeds the demo users: what every stack
- * does before starting anything.
- */
-export async function prepareStack(options: StackBasics = {}): Promise<StackPlan> {
-  const plan = stackPlan(options)
   await assertPortsFree(plan.ports)
   mkdirSync(plan.persistTo, { recursive: true })
   const written = await ensureSecrets(plan.secrets, LOCAL_SERVER_ID)
@@ -256,7 +250,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const origin = await start(workers.origin, 'origin')
     const gate = await start(workers.gate, 'gate')
     return {
-      backend,
       persistTo: plan.persistTo,
       secrets: plan.secrets,
       urls: { gate: gate.url, authority: authority.url, origin: origin.url },
