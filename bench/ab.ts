@@ -1,24 +1,22 @@
 /**
- * `node bench/ab.ts <gate wrangler.toml B> [A]`: compares two builds of the gate (A defaults to
+ * `npx node bench/ab.ts <gate wrangler.toml B> [A]`: compares two builds of the gate (A defaults to
  * the project's) on the hot path, interleaved A/B/B/A so that both see the same machine. Each gate
  * runs in a workerd process of its own, so the CPU per request of the gate alone is read from
  * /proc. For checking a performance change before proposing it (docs/performance.md).
  * Environment: AB_ROUNDS (default 4), AB_SECONDS (3), AB_REPLAY (comma list, default "off,window"),
  * AB_CONNECTIONS (8), AB_TMPFS=1 (Durable Object files on /dev/shm).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PROJECT_ROOT } from '../scripts/lib/stack-paths.ts'
-import { freePorts } from '../scripts/lib/stack-ports.ts'
-import { readDotenv } from '../scripts/lib/stack-secrets.ts'
-import { bundleWorker } from '../scripts/lib/stack-serve.ts'
-import { prepareStack } from '../scripts/lib/stack-start.ts'
+import { bundleWorkers } from '../scripts/stack/bundle.ts'
+import { type RunningWorker, startMiniflare, startWorkerd } from '../scripts/stack/launcher.ts'
+import { CONFIGS } from '../scripts/stack/paths.ts'
+import { freePorts } from '../scripts/stack/ports.ts'
+import { prepareStack, stackWorkers } from '../scripts/stack/stack.ts'
 import { runLoadInThread } from './lib/load.ts'
 import { BENCH_PATH, digestSessionRequests } from './lib/requests.ts'
 import { BENCH_USER } from './lib/stack.ts'
-import { serveWorker } from './lib/workerd.ts'
-import { startWorkerd, type WorkerdProcess } from './lib/workerd-process.ts'
 
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 4)
 const SECONDS = Number(process.env.AB_SECONDS ?? 3)
@@ -42,92 +40,68 @@ const median = (xs: number[]) => {
 
 async function main(): Promise<void> {
   const configB = process.argv[2]
-  const configA = process.argv[3] ?? join(PROJECT_ROOT, 'wrangler.toml')
-  if (!configB) throw new Error('usage: node bench/ab.ts <gate wrangler.toml B> [A]')
+  const configA = process.argv[3] ?? CONFIGS.gate
+  if (!configB) throw new Error('usage: npx node bench/ab.ts <gate wrangler.toml B> [A]')
   const dir = mkdtempSync(join(tmpdir(), 'digest-gate-ab-'))
   const stops: (() => Promise<void>)[] = []
+  const start = async (worker: Promise<RunningWorker>) => {
+    const started = await worker
+    stops.push(() => started.stop())
+    return started
+  }
   try {
-    const secrets = { gate: join(dir, 'gate.env'), authority: join(dir, 'authority.env') }
     const ports = (await freePorts(2 + 2 * REPLAY.length)) as number[]
-    const [originPort, authorityPort] = ports as [number, number]
-    await prepareStack({
+    const plan = await prepareStack({
       persistTo: join(dir, 'state'),
-      secrets,
-      seed: true,
+      secrets: { gate: join(dir, 'gate.env'), authority: join(dir, 'authority.env') },
+      originPort: ports[0],
+      authorityPort: ports[1],
       gatePort: ports[2],
-      authorityPort,
-      originPort,
     })
-    const bundle = (name: string, config: string) => {
-      mkdirSync(join(dir, name), { recursive: true })
-      return bundleWorker(config, join(dir, name))
-    }
-    const [origin, authority, gateA, gateB] = await Promise.all([
-      bundle('origin', join(PROJECT_ROOT, 'demo-origin', 'wrangler.toml')),
-      bundle('authority', join(PROJECT_ROOT, 'authority', 'wrangler.toml')),
-      bundle('gate-a', configA),
-      bundle('gate-b', configB),
-    ])
-    const originProcess = await startWorkerd({
-      workers: [
-        {
-          service: 'origin',
-          config: join(PROJECT_ROOT, 'demo-origin', 'wrangler.toml'),
-          script: origin,
-          port: originPort,
-        },
-      ],
-      configFile: join(dir, 'origin.capnp'),
-      onLog: () => {},
+    const bundles = await bundleWorkers(join(dir, 'bundles'), {
+      origin: CONFIGS.origin,
+      authority: CONFIGS.authority,
+      A: configA,
+      B: configB,
     })
-    stops.push(() => originProcess.stop())
-    const authorityWorker = await serveWorker({
-      config: join(PROJECT_ROOT, 'authority', 'wrangler.toml'),
-      script: authority,
-      port: authorityPort,
-      persistTo: join(dir, 'state'),
-      envFile: secrets.authority,
-    })
-    stops.push(() => authorityWorker.stop())
+    const stack = stackWorkers(plan)
+    await start(startWorkerd('origin', [{ ...stack.origin, script: bundles.origin }], { dir }))
+    await start(startMiniflare({ ...stack.authority, script: bundles.authority }))
 
     interface Variant {
-      name: string
+      name: 'A' | 'B'
       replay: string
       port: number
-      process: WorkerdProcess
+      gate: RunningWorker
       runs: { okRps: number; cpuMsPerRequest: number }[]
     }
     const variants: Variant[] = []
     let next = 2
     for (const replay of REPLAY) {
-      for (const [name, config, script] of [
-        ['A', configA, gateA],
-        ['B', configB, gateB],
+      for (const [name, config] of [
+        ['A', configA],
+        ['B', configB],
       ] as const) {
         const port = ports[next++] as number
-        const storage = join(STORAGE_ROOT ?? dir, `do-${name}-${replay}`)
-        mkdirSync(storage, { recursive: true })
-        const process = await startWorkerd({
-          workers: [
-            {
-              service: 'gate',
-              config,
-              script,
-              port,
-              storage,
-              vars: {
-                ...Object.fromEntries(readDotenv(secrets.gate)),
-                ORIGIN_URL: `http://127.0.0.1:${originPort}`,
-                AUTHORITY_URL: `http://127.0.0.1:${authorityPort}/v1/verify`,
-                REPLAY_MODE: replay,
+        const service = `gate-${name}-${replay}`
+        const gate = await start(
+          startWorkerd(
+            service,
+            [
+              {
+                ...stack.gate,
+                name: service,
+                config,
+                script: bundles[name],
+                port,
+                persistTo: join(STORAGE_ROOT ?? dir, service),
+                vars: { ...stack.gate.vars, REPLAY_MODE: replay },
               },
-            },
-          ],
-          configFile: join(dir, `gate-${name}-${replay}.capnp`),
-          onLog: () => {},
-        })
-        stops.push(() => process.stop())
-        variants.push({ name, replay, port, process, runs: [] })
+            ],
+            { dir }
+          )
+        )
+        variants.push({ name, replay, port, gate, runs: [] })
       }
     }
 
@@ -144,7 +118,7 @@ async function main(): Promise<void> {
           )
         )
       }
-      const before = processCpuMs(v.process.pid)
+      const before = processCpuMs(v.gate.process().pid)
       const r = await runLoadInThread({
         host: '127.0.0.1',
         port: v.port,
@@ -155,7 +129,7 @@ async function main(): Promise<void> {
         warmupMs: 500,
         durationMs,
       })
-      const cpu = processCpuMs(v.process.pid) - before
+      const cpu = processCpuMs(v.gate.process().pid) - before
       if (r.ok !== r.completed)
         console.log(`  ${v.name} ${v.replay}: ${r.completed - r.ok} non-2xx`)
       return { okRps: (r.ok / r.windowMs) * 1000, cpuMsPerRequest: cpu / Math.max(1, r.sent) }

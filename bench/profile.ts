@@ -1,13 +1,14 @@
 /**
- * `node bench/profile.ts [row] [load]`: V8 CPU profile of one bench row inside workerd, through
+ * `npx node bench/profile.ts [row] [load]`: V8 CPU profile of one bench row inside workerd, through
  * the inspector of the edge process. Prints the functions with the most self time and the share
  * of each source (gate, digest core, Hono, runtime), and writes the .cpuprofile (open it in Chrome
  * DevTools) to the temporary directory. Rows and loads as in `npm run bench` (default: c-window conn-8).
  */
 import { writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { freePort } from '../scripts/lib/stack-ports.ts'
+import { dirname, join, relative, resolve } from 'node:path'
+import { PROJECT_ROOT } from '../scripts/stack/paths.ts'
+import { freePort } from '../scripts/stack/ports.ts'
 import { runLoadInThread } from './lib/load.ts'
 import { LOADS, prepareRow, ROWS } from './lib/rows.ts'
 import { SourceMap } from './lib/source-map.ts'
@@ -92,7 +93,7 @@ function source(file: string, name: string): string {
 }
 
 /** Names every frame by its original file and line, through the bundle's source map. */
-function frameNamer(map: SourceMap | undefined) {
+function frameNamer(map: SourceMap | undefined, bundleDir: string) {
   return (f: ProfileNode['callFrame']): { key: string; file: string } => {
     const name = f.functionName || '(anonymous)'
     // Only the bundle's own frames are mapped (not the runtime's node-internal: modules).
@@ -100,17 +101,14 @@ function frameNamer(map: SourceMap | undefined) {
       return { key: `${name} ${f.url.replace(/^.*\//, '')}`, file: f.url }
     }
     const pos = map.lookup(f.lineNumber, f.columnNumber)
-    const file = pos
-      ? pos.source
-          .replace(/^(\.\.\/)+/, '')
-          .replace(/^.*?\/(?=(src|node_modules|authority|demo-origin|bench)\/)/, '')
-      : f.url
+    // Sources are relative to the bundle's directory: named here from the project's root.
+    const file = pos ? relative(PROJECT_ROOT, resolve(bundleDir, pos.source)) : f.url
     return { key: `${name} ${file}${pos ? `:${pos.line}` : ''}`, file }
   }
 }
 
-function summarize(profile: Profile, map: SourceMap | undefined): string {
-  const name = frameNamer(map)
+function summarize(profile: Profile, map: SourceMap | undefined, bundleDir: string): string {
+  const name = frameNamer(map, bundleDir)
   const interval =
     profile.samples && profile.samples.length > 0
       ? (profile.endTime - profile.startTime) / profile.samples.length / 1000
@@ -205,7 +203,7 @@ async function main(): Promise<void> {
     const bundle =
       stack.bundles[service.startsWith('gate') ? 'gate' : (SERVICE_BUNDLE[service] ?? '')]
     const map = bundle ? SourceMap.read(`${bundle}.map`) : undefined
-    console.log(summarize(profile, map))
+    console.log(summarize(profile, map, bundle ? dirname(bundle) : PROJECT_ROOT))
     // Megabytes: kept out of bench/results (and of git).
     const file = join(tmpdir(), `digest-gate-profile-${rowId}-${loadId}.cpuprofile`)
     writeFileSync(file, JSON.stringify(profile))

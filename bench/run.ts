@@ -15,7 +15,8 @@
 import { spawnSync } from 'node:child_process'
 import { cpus, loadavg } from 'node:os'
 import { join } from 'node:path'
-import { PROJECT_ROOT } from '../scripts/lib/stack-paths.ts'
+import { workerdBinary } from '../scripts/stack/launcher.ts'
+import { PROJECT_ROOT } from '../scripts/stack/paths.ts'
 import { apacheVersion } from './lib/apache.ts'
 import { cpuBetween, sampleCpu } from './lib/cpu.ts'
 import { countsBetween, type DecisionCounts, settle } from './lib/decisions.ts'
@@ -40,7 +41,6 @@ import {
   type Timing,
 } from './lib/rows.ts'
 import { BENCH_USER, type BenchStack, startBenchStack } from './lib/stack.ts'
-import { workerdBinary } from './lib/workerd-process.ts'
 
 const env = process.env
 const ROUNDS = Math.max(1, Number(env.BENCH_ROUNDS ?? 3))

@@ -22,10 +22,10 @@ import {
   userKey,
 } from '../authority/src/store.ts'
 import { mintGateToken } from '../src/authority-protocol/token.ts'
-import { readDotenv } from './lib/stack-secrets.ts'
-import { seedDemo } from './lib/users-demo.ts'
-import { CliError } from './lib/users-errors.ts'
-import { parseHtdigest } from './lib/users-htdigest.ts'
+import { readDotenv } from './stack/secrets.ts'
+import { seedDemo } from './users/demo.ts'
+import { CliError } from './users/errors.ts'
+import { parseHtdigest } from './users/htdigest.ts'
 import {
   type KvTarget,
   kvDeleteMany,
@@ -34,15 +34,15 @@ import {
   kvList,
   kvPutMany,
   WranglerError,
-} from './lib/users-kv.ts'
-import { readNewPassword } from './lib/users-password.ts'
-import { revokeAtGate } from './lib/users-revoke.ts'
+} from './users/kv.ts'
+import { readNewPassword } from './users/password.ts'
+import { revokeAtGate } from './users/revoke.ts'
 import {
   chooseTokenSecret,
   DEFAULT_TOKEN_LIFETIME,
   describeToken,
   parseDuration,
-} from './lib/users-token.ts'
+} from './users/token.ts'
 
 const ROOT = resolve(import.meta.dirname, '..')
 

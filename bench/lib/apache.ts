@@ -3,11 +3,12 @@
  * reverse proxy to the same demo origin, in a throwaway ServerRoot of its own on 127.0.0.1.
  * Two protected prefixes share one server: /nc-on/ (AuthDigestNcCheck On) and /nc-off/.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
+import { launch } from '../../scripts/stack/launcher.ts'
 
 export const APACHE_BIN = '/usr/sbin/apache2'
 const MODULES = '/usr/lib/apache2/modules'
@@ -16,8 +17,6 @@ export const NC_OFF_PREFIX = '/nc-off'
 
 export interface ApacheServer {
   readonly version: string
-  readonly pid: number
-  readonly errorLog: string
   stop(): Promise<void>
 }
 
@@ -98,20 +97,6 @@ ${protectedPrefix(NC_OFF_PREFIX, 'Off')}
 `
 }
 
-function portOpen(port: number): Promise<boolean> {
-  return import('node:net').then(
-    ({ connect }) =>
-      new Promise((resolve) => {
-        const s = connect({ host: '127.0.0.1', port })
-        s.once('connect', () => {
-          s.destroy()
-          resolve(true)
-        })
-        s.once('error', () => resolve(false))
-      })
-  )
-}
-
 export async function startApache(o: {
   dir: string
   port: number
@@ -131,38 +116,16 @@ export async function startApache(o: {
   writeFileSync(conf, apacheConfig({ ...o, htdigest, user: runAs }))
   const check = spawnSync(APACHE_BIN, ['-t', '-f', conf], { encoding: 'utf8' })
   if (check.status !== 0) throw new Error(`apache config test failed:\n${check.stderr}`)
-
-  const child: ChildProcess = spawn(APACHE_BIN, ['-f', conf, '-DFOREGROUND'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
-  let stderr = ''
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString()
-  })
-  let exited = false
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exited = true
-      resolve()
-    })
-  )
-  const stop = async () => {
-    if (exited) return
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-    await exit
-    clearTimeout(timer)
+  const errorLog = join(o.dir, 'error.log')
+  try {
+    const server = await launch('apache', [`http://127.0.0.1:${o.port}/`], () => ({
+      command: APACHE_BIN,
+      args: ['-f', conf, '-DFOREGROUND'],
+      cwd: o.dir,
+    }))
+    return { version: apacheVersion(), stop: () => server.stop() }
+  } catch (error) {
+    const log = existsSync(errorLog) ? readFileSync(errorLog, 'utf8') : ''
+    throw new Error(`apache did not start: ${(error as Error).message}\n${log}`)
   }
-  const deadline = Date.now() + 10_000
-  while (!(await portOpen(o.port))) {
-    if (exited || Date.now() > deadline) {
-      await stop()
-      const log = existsSync(join(o.dir, 'error.log'))
-        ? readFileSync(join(o.dir, 'error.log'), 'utf8')
-        : ''
-      throw new Error(`apache did not start:\n${stderr}\n${log}`)
-    }
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  return { version: apacheVersion(), pid: child.pid ?? 0, errorLog: join(o.dir, 'error.log'), stop }
 }

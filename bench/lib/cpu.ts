@@ -9,7 +9,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 const TICK_MS = 10
 
 export interface CpuSample {
-  /** Descendant processes of the bench (workerd, Apache, Miniflare's workerd), ms. */
+  /** Descendant processes of the bench (workerd, Apache, the Miniflare host and its workerd), ms. */
   servers: number
   /** The bench process itself (load generator thread, log reading), ms. */
   bench: number

@@ -20,7 +20,8 @@ export class DecisionTally {
   /** Lines that were not decisions (errors, warnings), the latest few, for the report. */
   readonly otherLines: string[] = []
 
-  onLog = (_level: string, message: string): void => {
+  /** One line of the edge process's output (launcher.ts hands workerd's logs on as text). */
+  onLine = (message: string): void => {
     if (message.includes('"digest-gate.decision"')) {
       try {
         const d = JSON.parse(message) as {

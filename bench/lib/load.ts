@@ -1,6 +1,6 @@
 /**
  * Runs a load plan in its own thread, so that the load generator's event loop is not shared with
- * the main thread's (Miniflare reads every line the workers log there).
+ * the main thread's (which reads every line the edge process logs, for the decision counts).
  */
 import { Worker } from 'node:worker_threads'
 import type { LoadPlan, LoadResult } from './loadgen.ts'

@@ -2,24 +2,29 @@
  * Everything the bench measures, started on this machine on free 127.0.0.1 ports, with storage,
  * secrets and users of its own in a temporary directory (the `npm start` store is not touched):
  * - origin process (plain workerd): the demo origin, which every row forwards to;
- * - edge process (plain workerd): the bench workers (a, a', b) and two gates (replay window, off);
+ * - edge process (plain workerd): the bench workers (a, a', a'', b) and the gate three times
+ *   (replay window; window with its Durable Object files on tmpfs; off);
  * - the reference authority on Miniflare (its KV store needs Miniflare's implementation);
+ * all started by scripts/stack/launcher.ts, from the stack plan of scripts/stack/stack.ts.
  * - Apache httpd with mod_auth_digest, when available.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PROJECT_ROOT } from '../../scripts/lib/stack-paths.ts'
-import { freePorts } from '../../scripts/lib/stack-ports.ts'
-import { readDotenv } from '../../scripts/lib/stack-secrets.ts'
-import { bundleWorker } from '../../scripts/lib/stack-serve.ts'
-import { prepareStack } from '../../scripts/lib/stack-start.ts'
+import { bundleWorkers } from '../../scripts/stack/bundle.ts'
+import {
+  type RunningWorker,
+  startMiniflare,
+  startWorkerd,
+  type WorkerSpec,
+} from '../../scripts/stack/launcher.ts'
+import { PROJECT_ROOT } from '../../scripts/stack/paths.ts'
+import { freePorts } from '../../scripts/stack/ports.ts'
+import { readDotenv } from '../../scripts/stack/secrets.ts'
+import { prepareStack, stackWorkers } from '../../scripts/stack/stack.ts'
 import { type ApacheServer, ensureApache, startApache } from './apache.ts'
 import { DecisionTally } from './decisions.ts'
 import type { Credentials } from './requests.ts'
-import { type ServedWorker, serveWorker } from './workerd.ts'
-import type { EdgeWorker } from './workerd-config.ts'
-import { startWorkerd, type WorkerdProcess } from './workerd-process.ts'
 
 /** RAM-backed filesystem (Linux); without it the tmpfs row runs on the disk like the others. */
 const TMPFS = '/dev/shm'
@@ -82,9 +87,6 @@ export async function startBenchStack(options: {
     gateOff: port(7),
     apache: port(8),
   }
-  const { origin, authority, passThrough, passThroughDo, basicAuth, gateWindow, gateOff } = ports
-  const secrets = { gate: join(dir, 'gate.env'), authority: join(dir, 'authority.env') }
-  const persistTo = join(dir, 'state')
   const stops: (() => Promise<void>)[] = []
   const stop = async () => {
     for (const s of stops.reverse()) await s().catch(() => {})
@@ -93,132 +95,89 @@ export async function startBenchStack(options: {
   try {
     log('secrets and demo users in a temporary store')
     // The bench's own ports: prepareStack checks they are free (not npm start's defaults).
-    await prepareStack({
-      persistTo,
-      secrets,
-      seed: true,
-      gatePort: gateWindow,
-      authorityPort: authority,
-      originPort: origin,
+    const plan = await prepareStack({
+      persistTo: join(dir, 'state'),
+      secrets: { gate: join(dir, 'gate.env'), authority: join(dir, 'authority.env') },
+      gatePort: ports.gateWindow,
+      authorityPort: ports.authority,
+      originPort: ports.origin,
     })
-
-    // In parallel: each run is mostly wrangler's start-up, and the bench wants the time.
-    const entries = Object.entries(CONFIGS) as [keyof typeof CONFIGS, string][]
-    const scripts = await Promise.all(
-      entries.map(([name, config]) => {
-        const outdir = join(dir, 'bundles', name)
-        mkdirSync(outdir, { recursive: true })
-        return bundleWorker(config, outdir)
-      })
-    )
-    const bundles = Object.fromEntries(entries.map(([name], i) => [name, scripts[i]])) as Record<
-      keyof typeof CONFIGS,
-      string
-    >
+    const bundles = await bundleWorkers(join(dir, 'bundles'), CONFIGS)
     log('bundled the workers (wrangler deploy --dry-run)')
 
-    const originUrl = `http://127.0.0.1:${origin}`
-    const originProcess = await startWorkerd({
-      workers: [
-        { service: 'origin', config: CONFIGS.origin, script: bundles.origin, port: origin },
-      ],
-      configFile: join(dir, 'origin.capnp'),
-      onLog: () => {},
-    })
-    stops.push(() => originProcess.stop())
-
-    const authorityWorker: ServedWorker = await serveWorker({
-      config: CONFIGS.authority,
-      script: bundles.authority,
-      port: authority,
-      persistTo,
-      envFile: secrets.authority,
-    })
-    stops.push(() => authorityWorker.stop())
-
-    const decisions = new DecisionTally()
-    const gateVars = (replay: string): Record<string, string> => ({
-      ...Object.fromEntries(readDotenv(secrets.gate)),
-      ORIGIN_URL: originUrl,
-      AUTHORITY_URL: `http://127.0.0.1:${authority}/v1/verify`,
-      REPLAY_MODE: replay,
+    const stack = stackWorkers(plan, {
       // Row (d) starts thousands of initial authentications a minute from one address; the
       // default brake (60 a minute per client) would answer all but 60 of them with 429.
       BRAKE_AUTHORITY_PER_MINUTE: '100000000',
     })
-    const storage = (name: string) => {
-      const path = join(dir, 'do', name)
-      mkdirSync(path, { recursive: true })
-      return path
+    const start = async (worker: Promise<RunningWorker>) => {
+      const started = await worker
+      stops.push(() => started.stop())
     }
-    const tmpfsStorage = (name: string) => {
-      if (!existsSync(TMPFS)) return storage(name)
+    await start(startWorkerd('origin', [{ ...stack.origin, script: bundles.origin }], { dir }))
+    await start(startMiniflare({ ...stack.authority, script: bundles.authority }))
+
+    const decisions = new DecisionTally()
+    const originUrl = `http://127.0.0.1:${ports.origin}`
+    /** Durable Object storage of its own per worker; the tmpfs row's in RAM. */
+    const storage = (name: string, tmpfs = false) => {
+      if (!tmpfs || !existsSync(TMPFS)) return join(dir, 'do', name)
       const path = mkdtempSync(join(TMPFS, `digest-gate-bench-${name}-`))
       stops.push(async () => rmSync(path, { recursive: true, force: true }))
       return path
     }
-    const edgeWorkers: EdgeWorker[] = [
+    const gate = (name: string, port: number, replay: string, tmpfs = false): WorkerSpec => ({
+      ...stack.gate,
+      name,
+      config: CONFIGS.gate,
+      script: bundles.gate,
+      port,
+      persistTo: storage(name, tmpfs),
+      vars: { ...stack.gate.vars, REPLAY_MODE: replay },
+    })
+    const edgeWorkers: WorkerSpec[] = [
       {
-        service: 'pass-through',
+        name: 'pass-through',
         config: CONFIGS.passThrough,
         script: bundles.passThrough,
-        port: passThrough,
+        port: ports.passThrough,
         vars: { ORIGIN_URL: originUrl },
       },
       {
-        service: 'pass-through-do',
+        name: 'pass-through-do',
         config: CONFIGS.passThroughDo,
         script: bundles.passThroughDo,
-        port: passThroughDo,
+        port: ports.passThroughDo,
         vars: { ORIGIN_URL: originUrl },
-        storage: storage('pass-through-do'),
+        persistTo: storage('pass-through-do'),
       },
       {
-        service: 'basic-auth',
+        name: 'basic-auth',
         config: CONFIGS.basicAuth,
         script: bundles.basicAuth,
-        port: basicAuth,
+        port: ports.basicAuth,
         vars: {
           ORIGIN_URL: originUrl,
           BASIC_USER: BENCH_USER.username,
           BASIC_PASSWORD: BENCH_USER.password,
         },
       },
-      {
-        service: 'gate-window',
-        config: CONFIGS.gate,
-        script: bundles.gate,
-        port: gateWindow,
-        vars: gateVars('window'),
-        storage: storage('gate-window'),
-      },
-      {
-        // The same gate with its Durable Objects' files on tmpfs: an fsync per nc record costs
-        // nothing there (docs/performance.md, "Durable Object writes").
-        service: 'gate-window-tmpfs',
-        config: CONFIGS.gate,
-        script: bundles.gate,
-        port: ports.gateWindowTmpfs,
-        vars: gateVars('window'),
-        storage: tmpfsStorage('gate-window-tmpfs'),
-      },
-      {
-        service: 'gate-off',
-        config: CONFIGS.gate,
-        script: bundles.gate,
-        port: gateOff,
-        vars: gateVars('off'),
-        storage: storage('gate-off'),
-      },
+      gate('gate-window', ports.gateWindow, 'window'),
+      // The same gate with its Durable Objects' files on tmpfs: an fsync per nc record costs
+      // nothing there (docs/performance.md, "Durable Object writes").
+      gate('gate-window-tmpfs', ports.gateWindowTmpfs, 'window', true),
+      gate('gate-off', ports.gateOff, 'off'),
     ]
-    const edge: WorkerdProcess = await startWorkerd({
-      workers: edgeWorkers,
-      configFile: join(dir, 'edge.capnp'),
-      onLog: decisions.onLog,
-      inspectorPort: options.inspectorPort,
-    })
-    stops.push(() => edge.stop())
-    log(`workerd: origin :${origin}, edge :${passThrough}-:${gateOff}; authority :${authority}`)
+    await start(
+      startWorkerd('edge', edgeWorkers, {
+        dir,
+        onLine: decisions.onLine,
+        inspectorPort: options.inspectorPort,
+      })
+    )
+    log(
+      `workerd: origin :${ports.origin}, edge :${ports.passThrough}-:${ports.gateOff}; authority :${ports.authority}`
+    )
 
     let apacheServer: ApacheServer | undefined
     let apacheSkipped: string | undefined
@@ -232,7 +191,7 @@ export async function startBenchStack(options: {
       apacheServer = await startApache({
         dir: apacheDir,
         port: ports.apache,
-        originPort: origin,
+        originPort: ports.origin,
         realm: REALM,
         ...BENCH_USER,
       })
@@ -248,9 +207,9 @@ export async function startBenchStack(options: {
       apache: apacheServer,
       apacheSkipped,
       async authorityVerifications() {
-        const res = await fetch(`http://127.0.0.1:${authority}/metrics`, {
+        const res = await fetch(`http://127.0.0.1:${ports.authority}/metrics`, {
           headers: {
-            Authorization: `Bearer ${readDotenv(secrets.authority).get('METRICS_TOKEN')}`,
+            Authorization: `Bearer ${readDotenv(plan.secrets.authority).get('METRICS_TOKEN')}`,
           },
         })
         const text = await res.text()

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { parseHtdigest } from '../../scripts/lib/users-htdigest.ts'
+import { parseHtdigest } from '../../scripts/users/htdigest.ts'
 
 const md5 = (text: string) => createHash('md5').update(text).digest('hex')
 

@@ -13,7 +13,7 @@ import {
   LOCAL_TOKEN_RENEWAL,
   readDotenv,
   type SecretFiles,
-} from '../../scripts/lib/stack-secrets.ts'
+} from '../../scripts/stack/secrets.ts'
 import { mintGateToken, verifyGateToken } from '../../src/authority-protocol/token.ts'
 
 const NOW = 1_800_000_000

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type RunResult, runProgram } from '../../scripts/lib/run-program.ts'
+import { type RunResult, runProgram } from '../../scripts/stack/process.ts'
 import { verifyGateToken } from '../../src/authority-protocol/token.ts'
 
 const ROOT = resolve(import.meta.dirname, '..', '..')

@@ -1,8 +1,8 @@
 /** The decisions of `npm run users -- token`: durations, the signing secret, the stderr line. */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { CliError } from '../../scripts/lib/users-errors.ts'
-import { chooseTokenSecret, describeToken, parseDuration } from '../../scripts/lib/users-token.ts'
+import { CliError } from '../../scripts/users/errors.ts'
+import { chooseTokenSecret, describeToken, parseDuration } from '../../scripts/users/token.ts'
 
 const UNITS = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800, y: 31_536_000 } as const
 

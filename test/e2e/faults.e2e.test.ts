@@ -9,8 +9,8 @@
  *     authority call, and the nc records survive (a pre-restart request replayed is refused).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Stack } from '../../scripts/lib/stack-start.ts'
-import type { RunningWorker } from '../../scripts/lib/stack-wrangler-dev.ts'
+import type { RunningWorker } from '../../scripts/stack/launcher.ts'
+import type { Stack } from '../../scripts/stack/stack.ts'
 import { verifyTotal } from './support/authority-metrics.ts'
 import { e2e } from './support/context.ts'
 import { tailDecisions, tailVerifications, workerLog } from './support/decisions.ts'

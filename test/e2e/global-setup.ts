@@ -2,17 +2,20 @@
  * Global setup of `npm run test:e2e`: one stack for the whole run (reference authority, demo
  * origin, the default gate and one gate per configuration in variants.ts), each under `wrangler
  * dev` on a free port, with a temporary persist directory and secrets of its own, so a run never
- * touches the developer's `npm start` state. Teardown stops it all and renders docs/interop.md.
+ * touches the developer's `npm start` state. Teardown stops it all and renders the interop matrix
+ * into the run directory, which it then empties but for the matrix; docs/interop.md only when
+ * asked (`npm run docs:interop`) and the run was complete.
  *
  *   E2E_VERBOSE=1  print the workers' output     E2E_KEEP=1  keep the run directory (logs, state)
+ *   E2E_WRITE_DOCS=1  also write docs/interop.md (set by `npm run docs:interop`)
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { TestProject } from 'vitest/node'
-import { PROJECT_ROOT } from '../../scripts/lib/stack-paths.ts'
-import { freePorts } from '../../scripts/lib/stack-ports.ts'
-import { type Stack, startStack } from '../../scripts/lib/stack-start.ts'
+import { PROJECT_ROOT } from '../../scripts/stack/paths.ts'
+import { freePorts } from '../../scripts/stack/ports.ts'
+import { type Stack, startStack } from '../../scripts/stack/stack.ts'
 import type { E2eContext } from './support/context.ts'
 import { isComplete, readRecords, renderInterop } from './support/interop.ts'
 import { GATE_VARIANTS, type GateVariant, VARIANT_NAMES } from './support/variants.ts'
@@ -20,6 +23,9 @@ import { wranglerVersion } from './support/versions.ts'
 
 const verbose = process.env.E2E_VERBOSE === '1'
 const keep = process.env.E2E_KEEP === '1'
+const writeDocs = process.env.E2E_WRITE_DOCS === '1'
+/** What the run directory keeps after a run (unless E2E_KEEP): the interop matrix. */
+const MATRIX_FILES = new Set(['interop.md', 'interop.jsonl'])
 
 /**
  * Runs `tasks` at most `limit` at a time (two cores: wrangler dev boots are CPU-bound). Settles
@@ -110,22 +116,29 @@ export default async function setup(project: TestProject) {
     await stack?.stop()
     const interopFile = join(runDir, 'interop.jsonl')
     const records = readRecords(interopFile)
+    const complete = records.length > 0 && isComplete(records)
     if (records.length > 0) {
       const environment = [
         `gate, authority and demo origin under \`wrangler dev\` (wrangler ${wranglerVersion()}), Node ${process.versions.node}`,
       ]
       const markdown = renderInterop(records, environment)
-      if (isComplete(records)) {
+      writeFileSync(join(runDir, 'interop.md'), markdown)
+      console.log(
+        `[e2e] interop matrix${complete ? '' : ' (partial run)'}: ${join(runDir, 'interop.md')}`
+      )
+      if (writeDocs && complete) {
         writeFileSync(join(PROJECT_ROOT, 'docs', 'interop.md'), markdown)
         console.log('[e2e] wrote docs/interop.md')
-      } else {
-        const partial = join(runDir, 'interop.md')
-        writeFileSync(partial, markdown)
-        console.log(`[e2e] partial run: matrix in ${partial} (docs/interop.md unchanged)`)
+      } else if (writeDocs) {
+        console.log('[e2e] partial run: docs/interop.md unchanged')
       }
     }
-    if (keep || (records.length > 0 && !isComplete(records))) {
+    if (keep || (records.length > 0 && !complete)) {
       console.log(`[e2e] run directory kept: ${runDir}`)
+    } else if (records.length > 0) {
+      for (const entry of readdirSync(runDir)) {
+        if (!MATRIX_FILES.has(entry)) rmSync(join(runDir, entry), { recursive: true, force: true })
+      }
     } else {
       rmSync(runDir, { recursive: true, force: true })
     }

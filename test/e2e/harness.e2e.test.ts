@@ -3,7 +3,7 @@
  * persist directory, own stack whose authority can be stopped and started) do what they say.
  */
 import { afterAll, describe, expect, it } from 'vitest'
-import type { Stack } from '../../scripts/lib/stack-start.ts'
+import type { Stack } from '../../scripts/stack/stack.ts'
 import { login } from './support/login.ts'
 import { startOwnGate, startOwnStack } from './support/stack.ts'
 import { ALICE } from './support/users.ts'

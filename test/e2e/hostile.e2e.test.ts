@@ -10,7 +10,7 @@
  * E2E_SEED=<n> varies the generated cases (default: fixed, so a failure reproduces).
  */
 import { beforeAll, describe, expect, it } from 'vitest'
-import { LOCAL_SERVER_ID } from '../../scripts/lib/stack-paths.ts'
+import { LOCAL_SERVER_ID } from '../../scripts/stack/paths.ts'
 import { verifyTotal } from './support/authority-metrics.ts'
 import { e2e } from './support/context.ts'
 import { tailDecisions, tailVerifications, workerLog } from './support/decisions.ts'

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { PROJECT_ROOT } from '../../scripts/lib/stack-paths.ts'
+import { PROJECT_ROOT } from '../../scripts/stack/paths.ts'
 import { type ClientAdapter, describeClientSuite } from './support/client-suite.ts'
 import { e2e } from './support/context.ts'
 import { expectForwardedAs, parseEcho } from './support/echo.ts'

@@ -3,7 +3,7 @@
  * (authority_verify_total{result=…}, per isolate; `wrangler dev` runs one isolate per worker),
  * with the METRICS_TOKEN the stack wrote into the authority's secrets.
  */
-import { readDotenv } from '../../../scripts/lib/stack-secrets.ts'
+import { readDotenv } from '../../../scripts/stack/secrets.ts'
 import { e2e } from './context.ts'
 
 /** Every authority_verify_total counter by result. */

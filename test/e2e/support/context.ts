@@ -1,6 +1,6 @@
 /** What the global setup hands to every e2e test file (vitest provide/inject). */
 import { inject } from 'vitest'
-import type { SecretFiles } from '../../../scripts/lib/stack-secrets.ts'
+import type { SecretFiles } from '../../../scripts/stack/secrets.ts'
 import type { GateVariant } from './variants.ts'
 
 export interface E2eContext {

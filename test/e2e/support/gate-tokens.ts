@@ -4,7 +4,7 @@
  * another server identity, or issued in the future).
  */
 import { randomBytes } from 'node:crypto'
-import { readDotenv } from '../../../scripts/lib/stack-secrets.ts'
+import { readDotenv } from '../../../scripts/stack/secrets.ts'
 import { parseChallenges } from '../../../src/digest/header.ts'
 import { createTokenMinter, newContextHandle } from '../../../src/digest/tokens.ts'
 import { keyId } from '../../../src/gate/config.ts'

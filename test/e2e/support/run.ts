@@ -1,5 +1,5 @@
 /** Runs a client program to completion and captures its output (no shell involved). */
-import { type RunResult, runProgram } from '../../../scripts/lib/run-program.ts'
+import { type RunResult, runProgram } from '../../../scripts/stack/process.ts'
 
 export type { RunResult }
 

@@ -5,10 +5,15 @@
  */
 import { mkdtempSync } from 'node:fs'
 import { join } from 'node:path'
-import { CONFIGS } from '../../../scripts/lib/stack-paths.ts'
-import { freePort, freePorts } from '../../../scripts/lib/stack-ports.ts'
-import { type Stack, type StackOptions, startStack } from '../../../scripts/lib/stack-start.ts'
-import { type RunningWorker, startWranglerDev } from '../../../scripts/lib/stack-wrangler-dev.ts'
+import { type RunningWorker, startWranglerDev } from '../../../scripts/stack/launcher.ts'
+import { CONFIGS } from '../../../scripts/stack/paths.ts'
+import { freePort, freePorts } from '../../../scripts/stack/ports.ts'
+import {
+  GATE_READY_PATH,
+  type Stack,
+  type StackOptions,
+  startStack,
+} from '../../../scripts/stack/stack.ts'
 import { e2e } from './context.ts'
 
 const verbose = process.env.E2E_VERBOSE === '1'
@@ -30,6 +35,7 @@ export async function startOwnGate(
       persistTo: mkdtempSync(join(context.runDir, `${name}-`)),
       envFile: context.secrets.gate,
       vars: { ...context.wiringVars, ...vars },
+      readyPath: GATE_READY_PATH,
     },
     { print: verbose, logDir: context.logDir, registryPath: context.registryPath }
   )

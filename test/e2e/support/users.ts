@@ -1,9 +1,9 @@
 /** The demo users that `users seed-demo` creates: the e2e tests log in as them. */
-import { DEMO_USERS, type DemoUser } from '../../../scripts/lib/users-demo.ts'
+import { DEMO_USERS, type DemoUser } from '../../../scripts/users/demo.ts'
 
 function demoUser(name: string): DemoUser {
   const user = DEMO_USERS.find((u) => u.name === name)
-  if (!user) throw new Error(`no demo user ${name} in scripts/lib/users-demo.ts`)
+  if (!user) throw new Error(`no demo user ${name} in scripts/users/demo.ts`)
   return user
 }
 

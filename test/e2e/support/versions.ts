@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { PROJECT_ROOT } from '../../../scripts/lib/stack-paths.ts'
+import { PROJECT_ROOT } from '../../../scripts/stack/paths.ts'
 
 export function packageVersion(name: string): string {
   const file = join(PROJECT_ROOT, 'node_modules', name, 'package.json')

@@ -9,7 +9,7 @@ import {
   type UserRecord,
   userKey,
 } from '../../authority/src/store.ts'
-import { type KvTarget, kvGetMany, kvPutMany } from './users-kv.ts'
+import { type KvTarget, kvGetMany, kvPutMany } from './kv.ts'
 
 export interface DemoUser {
   name: string

@@ -1,5 +1,5 @@
 /** What `npm start` and `npm run serve` print once the stack answers. */
-import { DEMO_USERS } from './users-demo.ts'
+import { DEMO_USERS } from '../users/demo.ts'
 
 export interface StackUrls {
   gate: string

@@ -1,6 +1,6 @@
 /** Where things are in the project, and the stack's defaults (README "npm start"). */
 import { join, resolve } from 'node:path'
-import type { SecretFiles } from './stack-secrets.ts'
+import type { SecretFiles } from './secrets.ts'
 
 export const PROJECT_ROOT = resolve(import.meta.dirname, '..', '..')
 
@@ -27,7 +27,7 @@ export const USERS_CLI = join(PROJECT_ROOT, 'scripts', 'users.ts')
 export const LOCAL_SERVER_ID = 'gate-local'
 
 /** Child-process environment: Node 24 from node_modules first on PATH, no telemetry prompts. */
-export function childEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const bin = join(PROJECT_ROOT, 'node_modules', '.bin')
   return {
     ...process.env,

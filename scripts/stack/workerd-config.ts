@@ -3,29 +3,34 @@
  * wrangler.toml: vars, Durable Object bindings (SQLite), compatibility date and flags. Each worker
  * gets a socket of its own on 127.0.0.1 and may fetch 127.0.0.1 (the origin, the authority).
  *
- * Why not Miniflare here: Miniflare routes every subrequest of a worker through an interceptor
- * worker of its own, which cost about 0.55 ms of CPU per request on this machine (a pass-through
- * worker: 0.34 ms per request on plain workerd, 0.9 ms under Miniflare). Production has no such
- * hop, and it would hide the gate's own cost and flatter Apache. KV needs Miniflare's
- * implementation, so the authority (reached only by initial authentications) stays on Miniflare.
+ * Durable Objects are stored as `wrangler dev` stores them (Miniflare: a `localDisk` directory,
+ * `<persistTo>/v3/do`, and the namespace key `<worker name>-<class>`, from which workerd derives
+ * both the object ids and the subdirectory), so a gate keeps its security contexts whether it runs
+ * under `npm start` or `npm run serve`.
+ *
+ * Why not Miniflare: it routes every subrequest of a worker through an interceptor worker of its
+ * own, which cost about 0.55 ms of CPU per request on this machine (a pass-through worker: 0.34 ms
+ * per request on plain workerd, 0.9 ms under Miniflare). Production has no such hop. KV needs
+ * Miniflare's implementation, though: workers with KV bindings are refused here.
  */
 import { relative } from 'node:path'
 import { unstable_readConfig } from 'wrangler'
 
-export interface EdgeWorker {
+export interface WorkerdService {
   /** Service name, unique in the process. */
   service: string
+  /** The worker's wrangler.toml. */
   config: string
-  /** Bundle (bundleWorker's output). */
+  /** Bundle (bundleWorkers' output). */
   script: string
   port: number
-  /** Overrides and additions to the config's [vars] (secrets too). */
-  vars?: Record<string, string>
+  /** Text bindings over the config's [vars] (secrets included). */
+  vars: Record<string, string>
   /**
    * Directory of its Durable Objects' SQLite files (required when it has any). workerd fsyncs
    * every commit; on tmpfs that costs nothing. (workerd's inMemory storage has no SQL API.)
    */
-  storage?: string
+  durableObjectsDir?: string
 }
 
 /** Cap'n Proto text literal. */
@@ -34,6 +39,7 @@ function text(value: string): string {
 }
 
 interface WorkerShape {
+  name: string
   vars: Record<string, string>
   compatibilityDate: string
   compatibilityFlags: string[]
@@ -48,9 +54,10 @@ function readShape(config: string): WorkerShape {
     vars[k] = typeof v === 'string' ? v : JSON.stringify(v)
   }
   if ((c.kv_namespaces ?? []).length > 0) {
-    throw new Error(`${config}: KV bindings need Miniflare (serveWorker), not plain workerd`)
+    throw new Error(`${config}: KV bindings need Miniflare (startMiniflare), not plain workerd`)
   }
   return {
+    name: c.name ?? 'worker',
     vars,
     compatibilityDate: c.compatibility_date ?? '2026-10-01',
     // nodejs_compat is the default from 2026-08-04 and workerd warns about it.
@@ -70,7 +77,7 @@ function readShape(config: string): WorkerShape {
 }
 
 /** The configuration text; `configDir` is where it will be written (embeds are relative). */
-export function workerdConfig(workers: EdgeWorker[], configDir: string): string {
+export function workerdConfig(workers: WorkerdService[], configDir: string): string {
   const services: string[] = []
   const sockets: string[] = []
   for (const w of workers) {
@@ -87,13 +94,15 @@ export function workerdConfig(workers: EdgeWorker[], configDir: string): string 
     const classes = [...new Set(shape.durableObjects.map((d) => d.className))]
     const namespaces = classes.map(
       (className) =>
-        `(className = ${text(className)}, uniqueKey = ${text(`${w.service}-${className}`)}, enableSql = ${shape.sqliteClasses.has(className)})`
+        `(className = ${text(className)}, uniqueKey = ${text(`${shape.name}-${className}`)}, enableSql = ${shape.sqliteClasses.has(className)})`
     )
     let storage: string | undefined
     if (classes.length > 0) {
-      if (!w.storage) throw new Error(`${w.service}: Durable Objects need a storage directory`)
+      if (!w.durableObjectsDir) throw new Error(`${w.service}: Durable Objects need a directory`)
       const disk = `${w.service}-storage`
-      services.push(`(name = ${text(disk)}, disk = (path = ${text(w.storage)}, writable = true))`)
+      services.push(
+        `(name = ${text(disk)}, disk = (path = ${text(w.durableObjectsDir)}, writable = true))`
+      )
       storage = `localDisk = ${text(disk)}`
     }
     const fields = [

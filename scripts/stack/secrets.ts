@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { parseEnv } from 'node:util'
 import { DEFAULT_REALM } from '../../authority/src/store.ts'
 import { mintGateToken, verifyGateToken } from '../../src/authority-protocol/token.ts'
 
@@ -31,26 +32,17 @@ export function randomSecret(): string {
   return randomBytes(32).toString('base64url')
 }
 
-/** Minimal dotenv reader: `KEY=value`, `KEY="value"`, comments and blank lines. */
-export function parseDotenv(text: string): Map<string, string> {
-  const values = new Map<string, string>()
-  for (const line of text.split(/\r?\n/)) {
-    const match = /^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line)
-    if (!match) continue
-    let value = match[2] ?? ''
-    const quoted = /^(["'])(.*)\1$/.exec(value)
-    if (quoted) value = quoted[2] ?? ''
-    else value = value.replace(/\s+#.*$/, '')
-    values.set(match[1] as string, value)
-  }
-  return values
-}
-
+/** A dotenv file's values (Node's own parser, as `node --env-file` reads); none if it is missing. */
 export function readDotenv(file: string): Map<string, string> {
-  return existsSync(file) ? parseDotenv(readFileSync(file, 'utf8')) : new Map()
+  if (!existsSync(file)) return new Map()
+  return new Map(Object.entries(parseEnv(readFileSync(file, 'utf8')) as Record<string, string>))
 }
 
-/** Sets `updates` in a dotenv file: replaces existing lines, appends new ones, keeps the rest. */
+/**
+ * Sets `updates` in a dotenv file: replaces existing lines, appends new ones, keeps the rest
+ * (comments included). Node has a dotenv parser but no writer. Values are double-quoted: the
+ * secrets written here are base64url and tokens, which hold no quote or newline.
+ */
 function writeDotenv(file: string, updates: Map<string, string>, header: string): void {
   const original = existsSync(file) ? readFileSync(file, 'utf8') : ''
   const pending = new Map(updates)

@@ -3,7 +3,7 @@
  * long a token lives, which AUTHORITY_SECRET signs it, and what the admin is told about it.
  */
 import type { GateTokenClaims } from '../../src/authority-protocol/token.ts'
-import { CliError } from './users-errors.ts'
+import { CliError } from './errors.ts'
 
 /** Lifetime of a minted token when --expires is not given. */
 export const DEFAULT_TOKEN_LIFETIME = '365d'

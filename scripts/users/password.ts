@@ -2,7 +2,7 @@
  * Reads a password: from an interactive prompt without echo, or from stdin when it is not a TTY
  * (first line). Never from the command line, where it would land in shell history and `ps`.
  */
-import { CliError } from './users-errors.ts'
+import { CliError } from './errors.ts'
 
 const MAX_PASSWORD = 1024
 

@@ -1,17 +1,71 @@
 /**
- * Child processes for the local stack: spawned in their own process group (so that stopping one
- * also stops the workerd it started), output prefixed line by line with the child's name, and a
- * last-resort cleanup when this process exits.
+ * Child processes: programs run to completion with their output collected (runProgram), and
+ * long-running ones (spawnManaged) in a process group of their own, so that stopping one also
+ * stops what it started (wrangler dev's workerd, Miniflare's), with their output handed on line
+ * by line and a last-resort cleanup when this process exits.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { appendFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 
+export interface RunResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+export interface RunOptions {
+  cwd?: string
+  env?: NodeJS.ProcessEnv
+  /** Written to the program's stdin, which is then closed. */
+  input?: string
+  /** Killed (SIGKILL) after this long. Default: no limit. */
+  timeoutMs?: number
+}
+
+/** Runs a program to completion and collects its output (no shell involved). */
+export function runProgram(
+  command: string,
+  args: string[],
+  options: RunOptions = {}
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString()
+    })
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+    })
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs)
+    child.on('error', (error) => {
+      clearTimeout(timer)
+      reject(new Error(`${command}: ${error.message}`))
+    })
+    child.on('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr })
+    })
+    child.stdin.end(options.input ?? '')
+  })
+}
+
 export interface OutputOptions {
   /** Print each output line to this process's stdout, prefixed with the child's name. */
-  print: boolean
+  print?: boolean
   /** Also append every line (unprefixed) to this file. */
   logFile?: string
+  /** Also hand every line to this callback. */
+  onLine?: (line: string) => void
 }
 
 export interface ManagedProcess {
@@ -27,10 +81,19 @@ export interface ManagedProcess {
   stop(graceMs?: number): Promise<void>
 }
 
+export interface SpawnOptions {
+  cwd?: string
+  env?: NodeJS.ProcessEnv
+  output: OutputOptions
+  /** Rewrites each raw output line before it is handed on (e.g. structured logs to text). */
+  readLine?: (line: string) => string
+}
+
 const COLOURS = [36, 35, 33, 32, 34, 31]
 const RECENT_LINES = 80
 const live = new Set<number>()
 let cleanupInstalled = false
+let colourIndex = 0
 
 /** Kills every still-running child group when this process exits, however it exits (but SIGKILL). */
 function installExitCleanup(): void {
@@ -54,18 +117,16 @@ function signalNumber(signal: NodeJS.Signals | null): number {
   return 128 + ((signal && numbers[signal]) || 1)
 }
 
-let colourIndex = 0
-
 export function spawnManaged(
   name: string,
   command: string,
   args: string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv; output: OutputOptions }
+  options: SpawnOptions
 ): ManagedProcess {
   installExitCleanup()
   const child: ChildProcess = spawn(command, args, {
     cwd: options.cwd,
-    env: options.env,
+    env: options.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
   })
@@ -74,12 +135,15 @@ export function spawnManaged(
   live.add(pid)
   const colour = COLOURS[colourIndex++ % COLOURS.length]
   const prefix = process.stdout.isTTY ? `\x1b[${colour}m[${name}]\x1b[0m ` : `[${name}] `
+  const { print, logFile, onLine: listener } = options.output
   const recent: string[] = []
-  const onLine = (line: string) => {
+  const onLine = (raw: string) => {
+    const line = options.readLine ? options.readLine(raw) : raw
     recent.push(line)
     if (recent.length > RECENT_LINES) recent.shift()
-    if (options.output.print) process.stdout.write(`${prefix}${line}\n`)
-    if (options.output.logFile) appendFileSync(options.output.logFile, `${line}\n`)
+    if (print) process.stdout.write(`${prefix}${line}\n`)
+    if (logFile) appendFileSync(logFile, `${line}\n`)
+    listener?.(line)
   }
   for (const stream of [child.stdout, child.stderr]) {
     if (stream)
@@ -115,31 +179,4 @@ export function spawnManaged(
       clearTimeout(timer)
     },
   }
-}
-
-/**
- * Polls `url` until it answers with any HTTP status. Rejects when `timeoutMs` passes or when
- * `process` ends first (with its last output, which usually says why).
- */
-export async function waitForHttp(
-  url: string,
-  options: { timeoutMs: number; process?: ManagedProcess }
-): Promise<void> {
-  const deadline = Date.now() + options.timeoutMs
-  while (Date.now() < deadline) {
-    if (options.process && !options.process.running()) {
-      throw new Error(
-        `${options.process.name} exited before answering ${url}:\n${options.process.recentOutput()}`
-      )
-    }
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(5000) })
-      await response.arrayBuffer()
-      return
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 250))
-    }
-  }
-  const output = options.process ? `\n${options.process.recentOutput()}` : ''
-  throw new Error(`no answer from ${url} within ${options.timeoutMs} ms${output}`)
 }

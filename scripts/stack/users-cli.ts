@@ -1,6 +1,7 @@
 /** Runs the users CLI (scripts/users.ts, owned by the authority) against a stack's local store. */
-import { runProgram } from './run-program.ts'
-import { childEnv, PROJECT_ROOT, USERS_CLI } from './stack-paths.ts'
+
+import { childEnv, PROJECT_ROOT, USERS_CLI } from './paths.ts'
+import { runProgram } from './process.ts'
 
 export interface UsersCliOptions {
   /** The stack's persist directory (same as `wrangler dev --persist-to`). */

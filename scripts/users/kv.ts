@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { KvEntry, UserSummary } from '../../authority/src/store.ts'
-import { type RunResult, runProgram } from './run-program.ts'
+import { type RunResult, runProgram } from '../stack/process.ts'
 
 export interface KvTarget {
   /** The deployed namespace (`--remote`) instead of the local store. */
