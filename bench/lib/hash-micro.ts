@@ -8,9 +8,10 @@
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { PROJECT_ROOT } from '../../scripts/lib/stack-paths.ts'
-import { freePort } from '../../scripts/lib/stack-ports.ts'
-import { bundleWorker } from '../../scripts/lib/stack-serve.ts'
+import { bundleWorker } from '../../scripts/stack/bundle.ts'
+import { startWorkerd } from '../../scripts/stack/launcher.ts'
+import { PROJECT_ROOT } from '../../scripts/stack/paths.ts'
+import { freePort } from '../../scripts/stack/ports.ts'
 import type { AlgorithmName, HashName } from '../../src/digest/types.ts'
 import {
   benchRequest,
@@ -19,7 +20,6 @@ import {
   sampleHash,
   sampleResponse,
 } from './hash-candidates.ts'
-import { startWorkerd } from './workerd-process.ts'
 
 /** What is timed: `computeResponse` of an algorithm, or `hashHex` of one ~100-byte text. */
 export interface HashTarget {
@@ -116,13 +116,11 @@ async function workerdSampler(log: (line: string) => void): Promise<Sampler> {
     log('bundling bench/workers/hash-micro (wrangler deploy --dry-run)')
     const script = await bundleWorker(config, outdir)
     const port = await freePort()
-    const workerd = await startWorkerd({
-      workers: [{ service: 'hash-micro', config, script, port }],
-      configFile: join(dir, 'hash-micro.capnp'),
-      onLog: (level, message) => {
-        if (level === 'error') log(`workerd: ${message}`)
-      },
-    })
+    const workerd = await startWorkerd(
+      'hash-micro',
+      [{ name: 'hash-micro', config, script, port, readyPath: '/candidates' }],
+      { dir, onLine: (line) => log(`workerd: ${line}`) }
+    )
     const base = `http://127.0.0.1:${port}`
     const list = (await (await fetch(`${base}/candidates`)).json()) as string[]
     return {
@@ -130,11 +128,11 @@ async function workerdSampler(log: (line: string) => void): Promise<Sampler> {
       async sample(candidate, target, ms) {
         const query = new URLSearchParams({ candidate, kind: target.kind, name: target.name })
         query.set('ms', String(ms))
-        const before = threadsCpuNs(workerd.pid)
+        const before = threadsCpuNs(workerd.process().pid)
         const response = await fetch(`${base}/sample?${query}`)
         if (!response.ok) throw new Error(`workerd sample: ${response.status}`)
         const sample = (await response.json()) as Sample
-        const after = threadsCpuNs(workerd.pid)
+        const after = threadsCpuNs(workerd.process().pid)
         const cpuNs = before === undefined || after === undefined ? undefined : after - before
         return { sample, cpuNs }
       },

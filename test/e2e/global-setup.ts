@@ -18,7 +18,12 @@ import { freePorts } from '../../scripts/stack/ports.ts'
 import { type Stack, startStack } from '../../scripts/stack/stack.ts'
 import type { E2eContext } from './support/context.ts'
 import { isComplete, readRecords, renderInterop } from './support/interop.ts'
-import { GATE_VARIANTS, type GateVariant, VARIANT_NAMES } from './support/variants.ts'
+import {
+  GATE_VARIANTS,
+  type GateVariant,
+  SHARED_GATE_VARS,
+  VARIANT_NAMES,
+} from './support/variants.ts'
 import { wranglerVersion } from './support/versions.ts'
 
 const verbose = process.env.E2E_VERBOSE === '1'
@@ -72,6 +77,7 @@ export default async function setup(project: TestProject) {
       quiet: !verbose,
       logDir,
       registryPath: join(runDir, 'registry'),
+      gateVars: SHARED_GATE_VARS,
       onProgress: log,
     })
     const current = stack

@@ -6,8 +6,8 @@
  * A replay is refused (401), never forwarded, and never makes the gate ask the authority.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { readDotenv } from '../../scripts/lib/stack-secrets.ts'
-import type { RunningWorker } from '../../scripts/lib/stack-wrangler-dev.ts'
+import type { RunningWorker } from '../../scripts/stack/launcher.ts'
+import { readDotenv } from '../../scripts/stack/secrets.ts'
 import { e2e } from './support/context.ts'
 import { tailDecisions, tailVerifications, workerLog } from './support/decisions.ts'
 import { type DigestSession, digestSession, send } from './support/digest-session.ts'

@@ -18,6 +18,20 @@ export const GATE_VARIANTS = {
 
 export type GateVariant = keyof typeof GATE_VARIANTS
 
+/**
+ * The shared gates serve every client suite from one machine: hundreds of deliberate wrong
+ * answers (each client's wrong-password case, each configuration a client cannot compute, the
+ * hostile storms) from a handful of addresses and three users. The brakes would rightly slow
+ * those down and the interop results would measure the brakes; their own suite
+ * (brakes.e2e.test.ts) runs a gate with the documented defaults.
+ */
+export const SHARED_GATE_VARS: Record<string, string> = {
+  BRAKE_USER_FAILURES: '100000',
+  BRAKE_CLIENT_FAILURES: '100000',
+  BRAKE_USER_GLOBAL_FAILURES: '100000',
+  BRAKE_AUTHORITY_PER_MINUTE: '100000',
+}
+
 export const VARIANT_NAMES = Object.keys(GATE_VARIANTS) as GateVariant[]
 
 /** Column headings of the interop matrix. */
