@@ -3,7 +3,7 @@
  * accept it, give the brakes their count back, hash its body for auth-int.
  */
 import { hashOf } from '../digest/algorithms.ts'
-import { hashStreamHex } from '../digest/hash.ts'
+import { hashHex } from '../digest/hash.ts'
 import type { DigestCredentials } from '../digest/types.ts'
 import type { ContextRequest } from './context-types.ts'
 import type { Trace } from './decision-log.ts'
@@ -117,35 +117,33 @@ export async function countFailure(
 
 /**
  * H(entity-body) for auth-int, reading at most `maxAuthIntBody` bytes; undefined beyond that.
- * Only called once a context or the brakes have let the attempt go on.
+ * Only called once a context or the brakes have let the attempt go on. The body is bounded, so
+ * it is read into memory and hashed in one call.
  */
 export async function hashBody(o: ResolvedOptions, a: Attempt): Promise<string | undefined> {
   const limit = o.maxAuthIntBody
   if (a.incoming.contentLength !== undefined && a.incoming.contentLength > limit) return undefined
   const body = a.incoming.body()
-  let seen = 0
-  let over = false
-  const counted =
-    body === null
-      ? null
-      : body.pipeThrough(
-          new TransformStream<Uint8Array, Uint8Array>({
-            transform(chunk, controller) {
-              seen += chunk.byteLength
-              if (seen > limit) {
-                over = true
-                controller.error(new RangeError('body too large'))
-                return
-              }
-              controller.enqueue(chunk)
-            },
-          })
-        )
-  try {
-    const hash = await hashStreamHex(hashOf(a.request.algorithm), counted)
-    return over ? undefined : hash
-  } catch (err) {
-    if (over) return undefined
-    throw err
+  const chunks: Uint8Array[] = []
+  let size = 0
+  if (body !== null) {
+    const reader = body.getReader()
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      size += value.byteLength
+      if (size > limit) {
+        await reader.cancel().catch(() => {})
+        return undefined
+      }
+      chunks.push(value)
+    }
   }
+  const bytes = new Uint8Array(size)
+  let at = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, at)
+    at += chunk.byteLength
+  }
+  return hashHex(hashOf(a.request.algorithm), bytes)
 }
