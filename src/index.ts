@@ -1,26 +1,20 @@
 /**
- * The gate worker: wrangler.toml vars and secrets -> canonical path -> route rules -> digestAuth
- * -> origin. Admin routes (when ADMIN_TOKEN is set) come first and are not behind Digest.
+ * The gate worker: wrangler.toml vars and secrets → one canonical path per request → its route
+ * rule → digestAuth (group rules as its `authorize`) → the origin. Admin routes (when ADMIN_TOKEN
+ * is set) come first and are not behind Digest.
  */
-import { Hono } from 'hono'
+import { type Context, Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { ADMIN_PREFIX, adminRoutes } from './gate/admin.ts'
 import { httpAuthority } from './gate/authority-client.ts'
 import { durableObjectBrakes } from './gate/brake-store.ts'
-import {
-  ConfigError,
-  type GateConfig,
-  type GateSecrets,
-  type GateVars,
-  readConfig,
-} from './gate/config.ts'
-import { durableObjectContexts } from './gate/context-store.ts'
+import { ConfigError, type GateSecrets, type GateVars, readConfig } from './gate/config.ts'
 import { forwardToOrigin } from './gate/forward.ts'
-import { type DigestAuthVariables, digestAuth } from './gate/middleware.ts'
-import type { DigestAuthOptions } from './gate/options.ts'
+import { digestAuth } from './gate/middleware.ts'
 import { canonicalizePath } from './gate/request-path.ts'
 import { resolveOptions } from './gate/resolve-options.ts'
-import { isAllowed, matchRoute } from './gate/routes.ts'
+import { isAllowed, matchRoute, type RouteRule } from './gate/routes.ts'
+import { durableObjectContexts } from './gate/security-context.ts'
 
 export { Brake } from './gate/brake.ts'
 export { SecurityContext } from './gate/security-context.ts'
@@ -33,58 +27,42 @@ type GateEnv = Env &
     AUTHORITY?: Fetcher
   }
 
-type App = Hono<{ Bindings: GateEnv; Variables: DigestAuthVariables }>
+type App = Hono<{ Bindings: GateEnv; Variables: { route: RouteRule } }>
 
 /** The app is built once per isolate and configuration. */
 const apps = new WeakMap<object, App>()
 
 export function buildGate(env: GateEnv): App {
   const config = readConfig(env, env.AUTHORITY !== undefined)
-  const contexts = durableObjectContexts(env.CONTEXTS, env.USER_CONTEXTS)
+  const options = {
+    ...config.auth,
+    authority: httpAuthority({
+      url: config.authority.url ?? 'https://authority/v1/verify',
+      token: config.authority.token,
+      timeoutMs: config.authority.timeoutMs,
+      fetcher: config.authority.url ? undefined : env.AUTHORITY,
+    }),
+    contexts: durableObjectContexts(env.CONTEXTS, env.USER_CONTEXTS),
+    brakes: config.brakes && { ...config.brakes, store: durableObjectBrakes(env.BRAKE_COUNTERS) },
+    authorize: (c: Context, principal: { groups: string[] }) =>
+      isAllowed(c.get('route') as RouteRule, principal.groups),
+  }
+  const auth = digestAuth(options)
   const app: App = new Hono()
 
-  const authOptions: DigestAuthOptions = {
-    realm: config.realm,
-    serverId: config.serverId,
-    nonceKeys: config.nonceKeys,
-    authority: httpAuthority({
-      url: config.authorityUrl ?? 'https://authority/v1/verify',
-      token: config.authorityToken,
-      timeoutMs: config.authorityTimeoutMs,
-      fetcher: config.authorityUrl ? undefined : env.AUTHORITY,
-    }),
-    contexts,
-    algorithms: config.algorithms,
-    qop: config.qop,
-    userhash: config.userhash,
-    nonceLifetime: config.nonceLifetime,
-    nextnonceLead: config.nextnonceLead,
-    replay: config.replay,
-    windowSize: config.windowSize,
-    validateUri: config.validateUri,
-    idleTimeout: config.idleTimeout,
-    maxLifetime: config.maxLifetime,
-    revalidateAfter: config.revalidateAfter,
-    revalidateGrace: config.revalidateGrace,
-    maxAuthIntBody: config.maxAuthIntBody,
-    binding: config.binding,
-    brakes: config.brakes
-      ? { store: durableObjectBrakes(env.BRAKE_COUNTERS), policy: config.brakePolicy }
-      : false,
-  }
   if (config.adminToken) {
     app.route(
       ADMIN_PREFIX,
-      adminRoutes(config.adminToken, () => contexts, resolveOptions(authOptions).policy)
+      adminRoutes(config.adminToken, options.contexts, resolveOptions(options).policy)
     )
   }
-  const auth = digestAuth<{ Bindings: GateEnv; Variables: DigestAuthVariables }>(authOptions)
 
   // One canonical path per request: rules match it, digestAuth checks `uri` against it, and it
   // alone is forwarded.
   app.use('*', async (c, next) => {
     const { pathname } = new URL(c.req.url)
-    const canonical = canonicalizePath(pathname, { allowParameters: config.allowPathParameters })
+    const allowParameters = config.auth.allowPathParameters ?? false
+    const canonical = canonicalizePath(pathname, { allowParameters })
     if (!canonical.ok) {
       console.log(
         JSON.stringify({
@@ -101,27 +79,15 @@ export function buildGate(env: GateEnv): App {
     }
     c.set('requestPath', canonical.path)
     const rule = matchRoute(config.routes, canonical.matchPath)
-    if ('access' in rule && rule.access === 'public') return next()
-    return auth(c, async () => {
-      const { principal } = c.var.digestAuth
-      if (!isAllowed(rule, principal.groups)) {
-        throw new HTTPException(403, {
-          res: Response.json(
-            { error: 'forbidden', message: 'your groups do not grant access to this path' },
-            { status: 403, headers: { 'cache-control': 'no-store' } }
-          ),
-        })
-      }
-      await next()
-    })
+    c.set('route', rule)
+    return 'access' in rule && rule.access === 'public' ? next() : auth(c, next)
   })
 
-  const toOrigin = forwardOptions(config)
   app.all('*', (c) =>
     forwardToOrigin(
       c.req.raw,
       c.get('digestAuth')?.principal,
-      toOrigin,
+      config.forward,
       Math.floor(Date.now() / 1000),
       c.get('requestPath')
     )
@@ -129,7 +95,7 @@ export function buildGate(env: GateEnv): App {
 
   app.onError((err, c) => {
     if (err instanceof HTTPException) return err.getResponse()
-    console.log(
+    console.error(
       JSON.stringify({
         event: 'digest-gate.error',
         message: String(err),
@@ -139,18 +105,6 @@ export function buildGate(env: GateEnv): App {
     return c.json({ error: 'internal', message: 'internal error' }, 500)
   })
   return app
-}
-
-function forwardOptions(config: GateConfig) {
-  return {
-    origin: config.originUrl,
-    headers: config.identityHeaders,
-    assertionKey: config.assertionKey,
-    issuer: config.serverId,
-    realm: config.realm,
-    timeoutMs: config.originTimeoutMs,
-    stripHeaders: config.stripHeaders,
-  }
 }
 
 export default {

@@ -4,16 +4,11 @@
  */
 import { Hono } from 'hono'
 import { bearerAuth } from 'hono/bearer-auth'
-import type { ContextStore } from './context-store.ts'
-import type { ContextPolicy } from './context-types.ts'
+import type { ContextPolicy, ContextStore } from './context-types.ts'
 
 export const ADMIN_PREFIX = '/.digest-gate/admin'
 
-export function adminRoutes(
-  token: string,
-  contexts: () => ContextStore,
-  policy: ContextPolicy
-): Hono {
+export function adminRoutes(token: string, contexts: ContextStore, policy: ContextPolicy): Hono {
   const admin = new Hono()
   admin.use('*', bearerAuth({ token }))
   admin.post('/contexts/:handle/revoke', async (c) => {
@@ -21,14 +16,14 @@ export function adminRoutes(
     if (!/^[A-Za-z0-9_-]{22}$/.test(handle)) {
       return c.json({ error: 'invalid_request', message: 'not a context handle' }, 400)
     }
-    const revoked = await contexts().revoke(handle, Math.floor(Date.now() / 1000), policy)
+    const revoked = await contexts.revoke(handle, Math.floor(Date.now() / 1000), policy)
     console.log(JSON.stringify({ event: 'digest-gate.admin', action: 'revoke_context', revoked }))
     return c.json({ revoked: revoked ? 1 : 0 })
   })
   admin.post('/users/:realm/:name/revoke', async (c) => {
     const realm = c.req.param('realm')
     const name = c.req.param('name')
-    const revoked = await contexts().revokeUser(realm, name, Math.floor(Date.now() / 1000), policy)
+    const revoked = await contexts.revokeUser(realm, name, Math.floor(Date.now() / 1000), policy)
     console.log(
       JSON.stringify({
         event: 'digest-gate.admin',

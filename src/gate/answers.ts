@@ -1,10 +1,11 @@
 /**
- * Refusals as HTTP responses: 401 with challenges, 400, 429 and 503 with Retry-After. None may be
- * stored by a cache: a challenge's nonce is fresh per answer, and a refusal is for one request.
+ * Refusals as HTTP responses: 401 with challenges, 400, 413, 429 and 503 with Retry-After. None
+ * may be stored by a cache: a challenge's nonce is fresh per answer, and a refusal is for one
+ * request.
  */
 import type { Context } from 'hono'
-import { newContextHandle, type TokenMinter } from '../digest/tokens.ts'
-import { challengeValues } from './challenge.ts'
+import { formatChallenge } from '../digest/header.ts'
+import { type ContextHandle, newContextHandle, type TokenMinter } from '../digest/tokens.ts'
 import type { MessageOption } from './options.ts'
 import type { ResolvedOptions } from './resolve-options.ts'
 import type { ChallengeRefusal, ErrorRefusal } from './verdict.ts'
@@ -41,7 +42,7 @@ export async function refusalResponse(
     error: 'unauthorized',
     message: stale ? 'nonce is stale: retry with the new nonce' : 'authentication required',
   })
-  for (const v of await challengeValues(o.settings, minter, handle, now, stale)) {
+  for (const v of await challengeValues(o, minter, handle, now, stale)) {
     res.headers.append('WWW-Authenticate', v)
   }
   res.headers.set('Cache-Control', 'no-store')
@@ -59,4 +60,34 @@ async function messageResponse(
   return typeof body === 'string'
     ? new Response(body, { status, headers: { 'content-type': 'text/plain; charset=UTF-8' } })
     : Response.json(body, { status })
+}
+
+/**
+ * The WWW-Authenticate values for a context handle: one Digest challenge per algorithm, in the
+ * configured order, all sharing one nonce and one opaque (clients pair a nonce with an algorithm
+ * loosely: docs/clients.md).
+ */
+async function challengeValues(
+  o: ResolvedOptions,
+  minter: TokenMinter,
+  handle: ContextHandle,
+  now: number,
+  stale: boolean
+): Promise<string[]> {
+  const [nonce, opaque] = await Promise.all([
+    minter.mintNonce({ serverId: o.serverId, handle, now }),
+    minter.mintOpaque(handle),
+  ])
+  return o.algorithms.map((algorithm) =>
+    formatChallenge({
+      realm: o.realm,
+      qop: o.qop.length > 0 ? o.qop : undefined,
+      algorithm,
+      nonce,
+      opaque,
+      stale: stale || undefined,
+      charset: 'UTF-8',
+      userhash: o.userhash || undefined,
+    })
+  )
 }

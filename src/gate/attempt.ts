@@ -1,20 +1,24 @@
 /**
- * One authentication attempt as the steps after parsing share it, and what they all do with it:
- * accept it, give the brakes their count back, hash its body for auth-int.
+ * One authentication attempt as the steps after parsing share it — the request, the parsed
+ * credentials, the I/O it may do — and what they all do with it: accept it, ask the brakes, settle
+ * with them, hash its body for auth-int.
  */
 import { hashOf } from '../digest/algorithms.ts'
 import { hashHex } from '../digest/hash.ts'
 import type { DigestCredentials } from '../digest/types.ts'
-import type { ContextRequest } from './context-types.ts'
-import type { Trace } from './decision-log.ts'
-import { type BrakeAttempt, DEFAULTS } from './options.ts'
+import type { AuthorityClient } from './authority-client.ts'
+import type { BrakeAttempt, BrakeStore } from './brake-policy.ts'
+import type { ContextRequest, ContextStore } from './context-types.ts'
+import { DEFAULTS } from './options.ts'
 import type { ResolvedOptions } from './resolve-options.ts'
 import { type Acceptance, authorityUnavailable, rateLimited, type Verdict } from './verdict.ts'
 
 /** The request as authentication sees it. */
 export interface Incoming {
   method: string
-  url: URL
+  /** The canonical request path and the query: what the `uri` directive must name. */
+  path: string
+  search: string
   authorization: string | undefined
   /** A fresh copy of the body, for auth-int. */
   body: () => ReadableStream<Uint8Array> | null
@@ -29,6 +33,13 @@ export interface Incoming {
   waitUntil: (p: Promise<unknown>) => void
 }
 
+/** The stores and the authority an attempt may call (the middleware counts the calls). */
+export interface Io {
+  contexts: ContextStore
+  brakes: BrakeStore | undefined
+  authority: AuthorityClient
+}
+
 /** What the steps after parsing share. */
 export interface Attempt {
   handle: string
@@ -36,13 +47,15 @@ export interface Attempt {
   credentials: DigestCredentials
   nonceAgeSeconds: number
   incoming: Incoming
+  io: Io
 }
 
 export function accept(
   a: Attempt,
   principal: Acceptance['principal'],
   rspauth: string,
-  verifiedBy: Acceptance['verifiedBy']
+  verifiedBy: Acceptance['verifiedBy'],
+  deferred?: string
 ): Acceptance {
   return {
     kind: 'accept',
@@ -53,6 +66,7 @@ export function accept(
     algorithm: a.request.algorithm,
     credentials: a.credentials,
     nonceAgeSeconds: a.nonceAgeSeconds,
+    deferred,
   }
 }
 
@@ -72,16 +86,10 @@ function counted(o: ResolvedOptions, a: Attempt): BrakeAttempt {
  * admitted; otherwise the refusal: 429, or 503 when the brakes cannot be reached (unbraked
  * guessing is worse than a short outage of new logins).
  */
-export async function admit(
-  o: ResolvedOptions,
-  a: Attempt,
-  trace: Trace
-): Promise<Verdict | undefined> {
-  if (!o.brakes) return undefined
-  // The bucket's object and the user's.
-  trace.contextCalls += 2
+export async function admit(o: ResolvedOptions, a: Attempt): Promise<Verdict | undefined> {
+  if (!a.io.brakes) return undefined
   try {
-    const verdict = await o.brakes.store.admit(counted(o, a), o.brakePolicy)
+    const verdict = await a.io.brakes.admit(counted(o, a), o.brakePolicy)
     return verdict.ok ? undefined : rateLimited(verdict)
   } catch {
     return authorityUnavailable('brakes_unavailable', DEFAULTS.retryAfterAuthorityFault)
@@ -93,8 +101,8 @@ export async function admit(
  * `undecided` (the authority could not answer: the client learnt nothing) too.
  */
 export function settle(o: ResolvedOptions, a: Attempt, how: 'succeeded' | 'undecided'): void {
-  if (!o.brakes) return
-  const store = o.brakes.store
+  const store = a.io.brakes
+  if (!store) return
   a.incoming.waitUntil(store[how](counted(o, a), o.brakePolicy).catch(() => {}))
 }
 
@@ -102,16 +110,9 @@ export function settle(o: ResolvedOptions, a: Attempt, how: 'succeeded' | 'undec
  * A wrong answer that was not admitted first (against a cached key), counted before the answer
  * leaves; the refusal when the counters now brake this client.
  */
-export async function countFailure(
-  o: ResolvedOptions,
-  a: Attempt,
-  trace: Trace
-): Promise<Verdict | undefined> {
-  if (!o.brakes) return undefined
-  trace.contextCalls += 2
-  const next = await o.brakes.store
-    .recordFailure(counted(o, a), o.brakePolicy)
-    .catch(() => undefined)
+export async function countFailure(o: ResolvedOptions, a: Attempt): Promise<Verdict | undefined> {
+  if (!a.io.brakes) return undefined
+  const next = await a.io.brakes.recordFailure(counted(o, a), o.brakePolicy).catch(() => undefined)
   return next && !next.ok ? rateLimited(next) : undefined
 }
 

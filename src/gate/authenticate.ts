@@ -14,11 +14,11 @@ import {
   countFailure,
   hashBody,
   type Incoming,
+  type Io,
   settle,
 } from './attempt.ts'
-import { precheck, responseMatches, rspauthFor } from './context-check.ts'
+import { precheck, responseMatches, rspauthFor } from './context-state.ts'
 import type { ContextRequest, VerifyAnswer } from './context-types.ts'
-import type { Trace } from './decision-log.ts'
 import { initialAuthentication, revalidate } from './initial-authentication.ts'
 import type { IsolateContextCache } from './isolate-cache.ts'
 import type { ResolvedOptions } from './resolve-options.ts'
@@ -30,7 +30,8 @@ export interface Workspace {
   isolateCache: IsolateContextCache
   /** Authority calls in flight per context handle, in this isolate. */
   inflight: Map<string, Promise<Verdict>>
-  trace: Trace
+  /** This request's I/O. */
+  io: Io
 }
 
 export async function authenticate(
@@ -42,7 +43,17 @@ export async function authenticate(
   if ('kind' in parsed) return parsed
   const creds = parsed.credentials
   const algorithm: AlgorithmName = creds.algorithm ?? 'MD5'
-  w.trace.algorithm = algorithm
+  const verdict = await authenticateCredentials(o, req, w, creds, algorithm)
+  return verdict.kind === 'accept' ? verdict : { ...verdict, algorithm }
+}
+
+async function authenticateCredentials(
+  o: ResolvedOptions,
+  req: Incoming,
+  w: Workspace,
+  creds: DigestCredentials,
+  algorithm: AlgorithmName
+): Promise<Verdict> {
   const refused = checkOffer(o, creds, algorithm, req)
   if (refused) return refused
   const tokens = await verifyTokens(o, creds, req.now, w.minter)
@@ -53,6 +64,7 @@ export async function authenticate(
     credentials: creds,
     nonceAgeSeconds: tokens.ageSeconds,
     incoming: req,
+    io: w.io,
     request: {
       username: creds.username,
       userhash: creds.userhash,
@@ -107,7 +119,7 @@ function checkOffer(
   }
   if (creds.userhash && !o.userhash)
     return challengeFor('SEC_E_LOGON_DENIED', 'userhash_not_offered')
-  if (o.validateUri && !uriMatchesTarget(creds.uri, req.url)) {
+  if (o.validateUri && !uriMatchesTarget(creds.uri, req)) {
     return invalidRequest('uri_mismatch', 'the uri directive does not match the request target')
   }
   // A client-certificate binding needs a certificate: without one nothing is verified or stored.
@@ -158,8 +170,8 @@ async function askContext(
   let a = attempt
   for (;;) {
     const answer = await verifyWithContext(o, a, w)
-    if (answer.kind === 'admission_required' && o.brakes && !a.request.admitted) {
-      const refused = await admit(o, a, w.trace)
+    if (answer.kind === 'admission_required' && a.io.brakes && !a.request.admitted) {
+      const refused = await admit(o, a)
       if (refused) return refused
       a = { ...a, request: { ...a.request, admitted: true } }
       continue
@@ -187,14 +199,16 @@ async function fromAnswer(
       return accept(a, answer.principal, answer.rspauth, 'context')
     case 'revalidate':
       if (a.request.admitted) settle(o, a, 'succeeded')
-      return revalidate(o, a, answer, w.trace)
+      return revalidate(o, a, answer)
+    // Verified by the cached key: the user is real, and may be named in the log.
     case 'stale':
-      w.trace.user = a.request.username
-      return staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', a.handle)
+      return {
+        ...staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', a.handle),
+        user: a.request.username,
+      }
     case 'replay':
-      if (answer.verified) w.trace.user = a.request.username
       return answer.verified
-        ? staleFor('SEC_E_LOGON_DENIED', 'nc_replay', a.handle)
+        ? { ...staleFor('SEC_E_LOGON_DENIED', 'nc_replay', a.handle), user: a.request.username }
         : challengeFor('SEC_E_LOGON_DENIED', 'nc_replay_unverified')
     case 'revoked':
       return challengeFor('SEC_E_INVALID_HANDLE', 'context_revoked')
@@ -206,7 +220,7 @@ async function fromAnswer(
       // An admitted attempt was counted when it was admitted; the first ones are counted now,
       // before the answer leaves, so a parallel burst is seen by the next admission.
       if (!a.request.admitted) {
-        const braked = await countFailure(o, a, w.trace)
+        const braked = await countFailure(o, a)
         if (braked) return braked
       }
       return challengeFor('SEC_E_LOGON_DENIED', 'response_mismatch')
@@ -236,7 +250,7 @@ async function coalescedInitialAuthentication(
     if (asked.kind !== 'ask') return asked
     if (asked.answer.kind !== 'ask_authority') return fromAnswer(o, asked.attempt, asked.answer, w)
   }
-  const attempt = initialAuthentication(o, a, w.trace)
+  const attempt = initialAuthentication(o, a)
   if (!inflight) {
     w.inflight.set(a.handle, attempt)
     attempt.finally(() => w.inflight.delete(a.handle)).catch(() => {})
@@ -255,8 +269,7 @@ async function verifyWithContext(
     const local = verifyFromIsolate(w.isolateCache, a.handle, req)
     if (local) return local
   }
-  w.trace.contextCalls++
-  const answer = await o.contexts.verify(a.handle, req, o.policy)
+  const answer = await a.io.contexts.verify(a.handle, req, o.policy)
   if (answer.kind === 'ok' && answer.cached) {
     w.isolateCache.put(a.handle, req.bucket, answer.cached, req.now, o.revalidateAfter)
   } else {

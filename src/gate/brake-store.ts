@@ -9,8 +9,7 @@
  * one, never under-counts.
  */
 import type { Brake } from './brake.ts'
-import type { BrakePolicy, BrakeVerdict } from './brake-policy.ts'
-import type { BrakeAttempt, BrakeStore } from './options.ts'
+import type { BrakeAttempt, BrakePolicy, BrakeStore, BrakeVerdict } from './brake-policy.ts'
 
 export function durableObjectBrakes(ns: DurableObjectNamespace<Brake>): BrakeStore {
   const objects = (a: BrakeAttempt) => {

@@ -1,14 +1,15 @@
 /**
- * The gate's configuration, read from wrangler.toml vars and secrets, validated once per isolate.
- * A bad value is reported by name, so a deploy with a typo fails loudly and clearly.
+ * The gate worker's configuration: wrangler.toml vars and secrets read into digestAuth()'s
+ * options, the brakes' policy, the authority client's and the forwarding's settings — directly,
+ * through one table per target, with no default of its own (an unset variable leaves the option
+ * to DEFAULTS). A bad value is reported by name, so a deploy with a typo fails loudly and clearly.
  */
 import { parseAlgorithmName } from '../digest/algorithms.ts'
-import type { ReplayMode } from '../digest/nc-window.ts'
 import type { TokenKeys } from '../digest/tokens.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
-import { type BrakePolicy, DEFAULT_BRAKE_POLICY } from './brake-policy.ts'
-import type { Binding } from './context-types.ts'
-import { DEFAULT_STRIP_HEADERS, type IdentityHeaders } from './forward.ts'
+import type { BrakePolicy } from './brake-policy.ts'
+import type { ForwardOptions } from './forward.ts'
+import { DEFAULTS, type DigestAuthOptions } from './options.ts'
 import { parseRoutes, type RouteRule } from './routes.ts'
 
 /** Secrets: `wrangler secret put NAME`, or `.dev.vars` locally. */
@@ -20,77 +21,70 @@ export interface GateSecrets {
   ADMIN_TOKEN?: string
 }
 
-/** Every variable the gate reads; all strings, as wrangler passes them. */
-export interface GateVars {
-  REALM?: string
-  SERVER_ID?: string
-  ORIGIN_URL?: string
-  AUTHORITY_URL?: string
-  AUTHORITY_TIMEOUT_MS?: string
-  ORIGIN_TIMEOUT_MS?: string
-  ALGORITHMS?: string
-  QOP?: string
-  USERHASH?: string
-  NONCE_LIFETIME?: string
-  NEXTNONCE_LEAD?: string
-  REPLAY_MODE?: string
-  REPLAY_WINDOW?: string
-  VALIDATE_URI?: string
-  IDLE_TIMEOUT?: string
-  MAX_LIFETIME?: string
-  REVALIDATE_AFTER?: string
-  REVALIDATE_GRACE?: string
-  AUTH_INT_MAX_BODY?: string
-  BINDING?: string
-  ROUTES?: string
-  ALLOW_PATH_PARAMETERS?: string
-  IDENTITY_HEADER_USER?: string
-  IDENTITY_HEADER_GROUPS?: string
-  IDENTITY_HEADER_ASSERTION?: string
-  STRIP_HEADERS?: string
-  BRAKES?: string
-  BRAKE_USER_FAILURES?: string
-  BRAKE_CLIENT_FAILURES?: string
-  BRAKE_USER_GLOBAL_FAILURES?: string
-  BRAKE_WINDOW?: string
-  BRAKE_MAX_DELAY?: string
-  BRAKE_AUTHORITY_PER_MINUTE?: string
-  BRAKE_KNOWN_CLIENT_DAYS?: string
-}
+type Parse<T> = (value: string, name: string) => T
 
+/** digestAuth() options read from variables. */
+const AUTH_VARS = {
+  SERVER_ID: ['serverId', serverId],
+  ALGORITHMS: ['algorithms', algorithms],
+  QOP: ['qop', qop],
+  USERHASH: ['userhash', bool],
+  NONCE_LIFETIME: ['nonceLifetime', int(1)],
+  NEXTNONCE_LEAD: ['nextnonceLead', int(0)],
+  REPLAY_MODE: ['replay', oneOf(['window', 'strict', 'off'])],
+  REPLAY_WINDOW: ['windowSize', windowSize],
+  VALIDATE_URI: ['validateUri', bool],
+  IDLE_TIMEOUT: ['idleTimeout', int(1)],
+  MAX_LIFETIME: ['maxLifetime', int(1)],
+  REVALIDATE_AFTER: ['revalidateAfter', int(1)],
+  REVALIDATE_GRACE: ['revalidateGrace', int(0)],
+  AUTH_INT_MAX_BODY: ['maxAuthIntBody', int(1)],
+  BINDING: ['binding', oneOf(['none', 'address', 'client-cert'])],
+  ALLOW_PATH_PARAMETERS: ['allowPathParameters', bool],
+} as const satisfies Record<string, readonly [keyof DigestAuthOptions, Parse<unknown>]>
+
+/** The brakes' policy read from variables. */
+const BRAKE_VARS = {
+  BRAKE_USER_FAILURES: ['userFailures', int(1)],
+  BRAKE_CLIENT_FAILURES: ['clientFailures', int(1)],
+  BRAKE_USER_GLOBAL_FAILURES: ['userGlobalFailures', int(1)],
+  BRAKE_WINDOW: ['windowSeconds', int(1)],
+  BRAKE_MAX_DELAY: ['maxDelaySeconds', int(1)],
+  BRAKE_AUTHORITY_PER_MINUTE: ['authorityCallsPerMinute', int(1)],
+  BRAKE_KNOWN_CLIENT_DAYS: ['knownClientSeconds', (v, name) => int(0)(v, name) * 86_400],
+} as const satisfies Record<string, readonly [keyof BrakePolicy, Parse<number>]>
+
+/** Every variable the gate reads; all strings, as wrangler passes them. */
+export type GateVars = Partial<
+  Record<
+    | keyof typeof AUTH_VARS
+    | keyof typeof BRAKE_VARS
+    | 'REALM'
+    | 'ORIGIN_URL'
+    | 'ORIGIN_TIMEOUT_MS'
+    | 'AUTHORITY_URL'
+    | 'AUTHORITY_TIMEOUT_MS'
+    | 'IDENTITY_HEADER_USER'
+    | 'IDENTITY_HEADER_GROUPS'
+    | 'IDENTITY_HEADER_ASSERTION'
+    | 'STRIP_HEADERS'
+    | 'ROUTES'
+    | 'BRAKES',
+    string
+  >
+>
+
+/** What the worker needs besides its bindings: it adds the stores and the authority client. */
 export interface GateConfig {
-  realm: string
-  serverId: string
-  originUrl: string
-  authorityUrl: string | undefined
-  authorityToken: string
-  authorityTimeoutMs: number
-  originTimeoutMs: number
-  algorithms: AlgorithmName[]
-  qop: Qop[]
-  userhash: boolean
-  nonceLifetime: number
-  nextnonceLead: number
-  replay: ReplayMode
-  windowSize: number
-  validateUri: boolean
-  idleTimeout: number
-  maxLifetime: number
-  revalidateAfter: number
-  revalidateGrace: number
-  maxAuthIntBody: number
-  binding: Binding
+  auth: Omit<DigestAuthOptions, 'users' | 'authority' | 'contexts' | 'brakes'> & {
+    nonceKeys: TokenKeys
+  }
+  /** The brakes' policy as configured (DEFAULTS fill the rest), or off. */
+  brakes: { policy: Partial<BrakePolicy> } | false
+  authority: { url: string | undefined; token: string; timeoutMs: number }
+  forward: ForwardOptions
   routes: RouteRule[]
-  /** Keep `;` segment parameters (rules match without them) instead of answering 400. */
-  allowPathParameters: boolean
-  identityHeaders: IdentityHeaders
-  /** Client headers never forwarded (beside the identity headers), lower-case. */
-  stripHeaders: string[]
-  nonceKeys: TokenKeys
-  assertionKey: string | undefined
   adminToken: string | undefined
-  brakes: boolean
-  brakePolicy: BrakePolicy
 }
 
 export class ConfigError extends Error {
@@ -110,82 +104,73 @@ export function readConfig(
     throw new ConfigError('set AUTHORITY_URL or bind the authority as the AUTHORITY service')
   }
   if (authorityUrl) url(authorityUrl, 'AUTHORITY_URL')
-  return {
-    realm: required(vars.REALM, 'REALM'),
-    serverId: serverId(vars.SERVER_ID ?? 'gate'),
-    originUrl: url(required(vars.ORIGIN_URL, 'ORIGIN_URL'), 'ORIGIN_URL'),
-    authorityUrl,
-    authorityToken: required(vars.AUTHORITY_TOKEN, 'AUTHORITY_TOKEN (secret)'),
-    authorityTimeoutMs: int(vars.AUTHORITY_TIMEOUT_MS, 5000, 'AUTHORITY_TIMEOUT_MS', 100),
-    originTimeoutMs: int(vars.ORIGIN_TIMEOUT_MS, 30_000, 'ORIGIN_TIMEOUT_MS', 100),
-    algorithms: algorithms(vars.ALGORITHMS ?? 'SHA-256,MD5'),
-    qop: qop(vars.QOP ?? 'auth'),
-    userhash: bool(vars.USERHASH, false, 'USERHASH'),
-    nonceLifetime: int(vars.NONCE_LIFETIME, 300, 'NONCE_LIFETIME', 1),
-    nextnonceLead: int(vars.NEXTNONCE_LEAD, 30, 'NEXTNONCE_LEAD', 0),
-    replay: replayMode(vars.REPLAY_MODE ?? 'window'),
-    windowSize: windowSize(vars.REPLAY_WINDOW),
-    validateUri: bool(vars.VALIDATE_URI, true, 'VALIDATE_URI'),
-    idleTimeout: int(vars.IDLE_TIMEOUT, 1800, 'IDLE_TIMEOUT', 1),
-    maxLifetime: int(vars.MAX_LIFETIME, 43_200, 'MAX_LIFETIME', 1),
-    revalidateAfter: int(vars.REVALIDATE_AFTER, 600, 'REVALIDATE_AFTER', 1),
-    revalidateGrace: int(vars.REVALIDATE_GRACE, 3600, 'REVALIDATE_GRACE', 0),
-    maxAuthIntBody: int(vars.AUTH_INT_MAX_BODY, 1024 * 1024, 'AUTH_INT_MAX_BODY', 1),
-    binding: binding(vars.BINDING ?? 'none'),
-    routes: routes(vars.ROUTES),
-    allowPathParameters: bool(vars.ALLOW_PATH_PARAMETERS, false, 'ALLOW_PATH_PARAMETERS'),
-    identityHeaders: {
-      user: header(vars.IDENTITY_HEADER_USER ?? 'X-Auth-User', 'IDENTITY_HEADER_USER'),
-      groups: header(vars.IDENTITY_HEADER_GROUPS ?? 'X-Auth-Groups', 'IDENTITY_HEADER_GROUPS'),
-      assertion: header(
-        vars.IDENTITY_HEADER_ASSERTION ?? 'X-Auth-Assertion',
-        'IDENTITY_HEADER_ASSERTION'
-      ),
-    },
-    stripHeaders:
-      vars.STRIP_HEADERS === undefined
-        ? DEFAULT_STRIP_HEADERS
-        : list(vars.STRIP_HEADERS).map((h) => header(h, 'STRIP_HEADERS')),
+  const realm = required(vars.REALM, 'REALM')
+  const auth = {
+    ...fromTable(vars as Record<string, string | undefined>, AUTH_VARS),
+    realm,
     nonceKeys: {
       current: { id: keyId(nonceKey), secret: nonceKey },
       previous: vars.NONCE_KEY_PREVIOUS
         ? { id: keyId(vars.NONCE_KEY_PREVIOUS), secret: vars.NONCE_KEY_PREVIOUS }
         : undefined,
     },
-    assertionKey: vars.ASSERTION_KEY || undefined,
+  } as GateConfig['auth']
+  const identity = DEFAULTS.worker.identityHeaders
+  const optionalHeader = (name: keyof GateVars, fallback: string) => {
+    const v = present(vars[name])
+    return v === undefined ? fallback : header(v, name)
+  }
+  const strip = present(vars.STRIP_HEADERS)
+  return {
+    auth,
+    brakes:
+      (optional(vars.BRAKES, bool, 'BRAKES') ?? DEFAULTS.worker.brakes)
+        ? { policy: fromTable(vars as Record<string, string | undefined>, BRAKE_VARS) }
+        : false,
+    authority: {
+      url: authorityUrl,
+      token: required(vars.AUTHORITY_TOKEN, 'AUTHORITY_TOKEN (secret)'),
+      timeoutMs:
+        optional(vars.AUTHORITY_TIMEOUT_MS, int(100), 'AUTHORITY_TIMEOUT_MS') ??
+        DEFAULTS.worker.authorityTimeoutMs,
+    },
+    forward: {
+      origin: url(required(vars.ORIGIN_URL, 'ORIGIN_URL'), 'ORIGIN_URL'),
+      timeoutMs:
+        optional(vars.ORIGIN_TIMEOUT_MS, int(100), 'ORIGIN_TIMEOUT_MS') ??
+        DEFAULTS.worker.originTimeoutMs,
+      headers: {
+        user: optionalHeader('IDENTITY_HEADER_USER', identity.user),
+        groups: optionalHeader('IDENTITY_HEADER_GROUPS', identity.groups),
+        assertion: optionalHeader('IDENTITY_HEADER_ASSERTION', identity.assertion),
+      },
+      // Blank keeps the default list (a typo must not disable it); `none` strips nothing extra.
+      stripHeaders:
+        strip === undefined
+          ? [...DEFAULTS.worker.stripHeaders]
+          : strip.toLowerCase() === 'none'
+            ? []
+            : list(strip).map((h) => header(h, 'STRIP_HEADERS')),
+      assertionKey: vars.ASSERTION_KEY || undefined,
+      issuer: auth.serverId ?? DEFAULTS.serverId,
+      realm,
+    },
+    routes: routes(vars.ROUTES),
     adminToken: adminToken(vars.ADMIN_TOKEN),
-    brakes: bool(vars.BRAKES, true, 'BRAKES'),
-    brakePolicy: brakePolicy(vars),
   }
 }
 
-function brakePolicy(vars: GateVars): BrakePolicy {
-  const d = DEFAULT_BRAKE_POLICY
-  return {
-    userFailures: int(vars.BRAKE_USER_FAILURES, d.userFailures, 'BRAKE_USER_FAILURES', 1),
-    clientFailures: int(vars.BRAKE_CLIENT_FAILURES, d.clientFailures, 'BRAKE_CLIENT_FAILURES', 1),
-    userGlobalFailures: int(
-      vars.BRAKE_USER_GLOBAL_FAILURES,
-      d.userGlobalFailures,
-      'BRAKE_USER_GLOBAL_FAILURES',
-      1
-    ),
-    windowSeconds: int(vars.BRAKE_WINDOW, d.windowSeconds, 'BRAKE_WINDOW', 1),
-    maxDelaySeconds: int(vars.BRAKE_MAX_DELAY, d.maxDelaySeconds, 'BRAKE_MAX_DELAY', 1),
-    authorityCallsPerMinute: int(
-      vars.BRAKE_AUTHORITY_PER_MINUTE,
-      d.authorityCallsPerMinute,
-      'BRAKE_AUTHORITY_PER_MINUTE',
-      1
-    ),
-    knownClientSeconds:
-      int(
-        vars.BRAKE_KNOWN_CLIENT_DAYS,
-        d.knownClientSeconds / 86_400,
-        'BRAKE_KNOWN_CLIENT_DAYS',
-        0
-      ) * 86_400,
+/** The options a table names, each parsed from its variable where that is set. */
+function fromTable<T extends Record<string, readonly [string, Parse<unknown>]>>(
+  vars: Record<string, string | undefined>,
+  table: T
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [name, [key, parse]] of Object.entries(table)) {
+    const value = optional(vars[name], parse, name)
+    if (value !== undefined) out[key] = value
   }
+  return out
 }
 
 /**
@@ -220,9 +205,20 @@ function asStrings(raw: Partial<Record<string, unknown>>): GateVars & GateSecret
   return out
 }
 
+/** A variable's value unless it is unset or blank. */
+function present(v: string | undefined): string | undefined {
+  return v === undefined || v.trim() === '' ? undefined : v.trim()
+}
+
+function optional<T>(v: string | undefined, parse: Parse<T>, name: string): T | undefined {
+  const value = present(v)
+  return value === undefined ? undefined : parse(value, name)
+}
+
 function required(v: string | undefined, name: string): string {
-  if (v === undefined || v.trim() === '') throw new ConfigError(`${name} is required`)
-  return v.trim()
+  const value = present(v)
+  if (value === undefined) throw new ConfigError(`${name} is required`)
+  return value
 }
 
 function url(v: string, name: string): string {
@@ -235,20 +231,28 @@ function url(v: string, name: string): string {
   }
 }
 
-function int(v: string | undefined, fallback: number, name: string, min: number): number {
-  if (v === undefined || v.trim() === '') return fallback
-  const n = Number(v)
-  if (!Number.isInteger(n) || n < min)
-    throw new ConfigError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`)
-  return n
+function int(min: number): Parse<number> {
+  return (v, name) => {
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < min) {
+      throw new ConfigError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`)
+    }
+    return n
+  }
 }
 
-function bool(v: string | undefined, fallback: boolean, name: string): boolean {
-  if (v === undefined || v.trim() === '') return fallback
-  const s = v.trim().toLowerCase()
+function bool(v: string, name: string): boolean {
+  const s = v.toLowerCase()
   if (s === 'true' || s === '1' || s === 'yes') return true
   if (s === 'false' || s === '0' || s === 'no') return false
   throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(v)}`)
+}
+
+function oneOf<T extends string>(values: readonly T[]): Parse<T> {
+  return (v, name) => {
+    if ((values as readonly string[]).includes(v)) return v as T
+    throw new ConfigError(`${name} must be ${values.join(', ')}, got ${JSON.stringify(v)}`)
+  }
 }
 
 function list(v: string): string[] {
@@ -258,39 +262,30 @@ function list(v: string): string[] {
     .filter((s) => s.length > 0)
 }
 
-function algorithms(v: string): AlgorithmName[] {
+function algorithms(v: string, name: string): AlgorithmName[] {
   const out = list(v).map((token) => {
     const a = parseAlgorithmName(token)
-    if (!a) throw new ConfigError(`ALGORITHMS: unknown algorithm ${JSON.stringify(token)}`)
+    if (!a) throw new ConfigError(`${name}: unknown algorithm ${JSON.stringify(token)}`)
     return a
   })
-  if (out.length === 0) throw new ConfigError('ALGORITHMS must name at least one algorithm')
+  if (out.length === 0) throw new ConfigError(`${name} must name at least one algorithm`)
   return out
 }
 
-function qop(v: string): Qop[] {
-  if (v.trim().toLowerCase() === 'none') return []
+function qop(v: string, name: string): Qop[] {
+  if (v.toLowerCase() === 'none') return []
   return list(v).map((q) => {
-    if (q !== 'auth' && q !== 'auth-int')
-      throw new ConfigError(`QOP: expected auth, auth-int or none, got ${JSON.stringify(q)}`)
+    if (q !== 'auth' && q !== 'auth-int') {
+      throw new ConfigError(`${name}: expected auth, auth-int or none, got ${JSON.stringify(q)}`)
+    }
     return q
   })
 }
 
-function replayMode(v: string): ReplayMode {
-  if (v === 'window' || v === 'strict' || v === 'off') return v
-  throw new ConfigError(`REPLAY_MODE must be window, strict or off, got ${JSON.stringify(v)}`)
-}
-
-function windowSize(v: string | undefined): number {
-  const n = int(v, 128, 'REPLAY_WINDOW', 64)
-  if (n % 8 !== 0) throw new ConfigError(`REPLAY_WINDOW must be a multiple of 8, got ${n}`)
+function windowSize(v: string, name: string): number {
+  const n = int(64)(v, name)
+  if (n % 8 !== 0) throw new ConfigError(`${name} must be a multiple of 8, got ${n}`)
   return n
-}
-
-function binding(v: string): Binding {
-  if (v === 'none' || v === 'address' || v === 'client-cert') return v
-  throw new ConfigError(`BINDING must be none, address or client-cert, got ${JSON.stringify(v)}`)
 }
 
 /** A short admin token can be guessed: the admin endpoint revokes sessions. */
@@ -300,9 +295,9 @@ function adminToken(v: string | undefined): string | undefined {
   return v
 }
 
-function serverId(v: string): string {
+function serverId(v: string, name: string): string {
   const bytes = new TextEncoder().encode(v).length
-  if (bytes < 1 || bytes > 64) throw new ConfigError('SERVER_ID must be 1 to 64 bytes')
+  if (bytes < 1 || bytes > 64) throw new ConfigError(`${name} must be 1 to 64 bytes`)
   return v
 }
 

@@ -121,3 +121,21 @@ export type EstablishAnswer =
   /** The handle belongs to another principal: that user starts a context of their own. */
   | { kind: 'taken' }
   | { kind: 'revoked' }
+
+/**
+ * Where security contexts live: Durable Objects (durableObjectContexts, shared across the edge)
+ * or this process's memory (memoryContexts). Every method decides atomically for its handle.
+ */
+export interface ContextStore {
+  verify(handle: string, req: ContextRequest, policy: ContextPolicy): Promise<VerifyAnswer>
+  /**
+   * Cache the principal and session key the authority returned, and record nc. Refused with
+   * `revoked` when the user or the handle was revoked after `req.startedAt`.
+   */
+  establish(handle: string, req: EstablishRequest, policy: ContextPolicy): Promise<EstablishAnswer>
+  /** The authority vouched for the user again (revalidation). */
+  revalidated(handle: string, principal: Principal, now: number): Promise<void>
+  revoke(handle: string, now: number, policy: ContextPolicy): Promise<boolean>
+  /** Revoke every context of a user; returns how many live ones were revoked. */
+  revokeUser(realm: string, user: string, now: number, policy: ContextPolicy): Promise<number>
+}

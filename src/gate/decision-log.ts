@@ -29,22 +29,14 @@ export interface DecisionLog {
   reason?: string
   algorithm?: string
   authorityCalled: boolean
-  /** Durable Object calls: security context, user index, brakes. */
+  /**
+   * Calls to the context and brake stores (with Durable Objects, each is one object call, or two
+   * for an establish and a brake admission).
+   */
   contextCalls: number
   latencyMs: number
 }
 
 export function logDecision(entry: DecisionLog): void {
   console.log(JSON.stringify(entry))
-}
-
-/** What handling one request has found out so far, for its decision record. */
-export interface Trace {
-  started: number
-  user?: string
-  algorithm?: string
-  authorityCalled: boolean
-  contextCalls: number
-  /** The authority could not revalidate the session; it goes on within REVALIDATE_GRACE. */
-  deferred?: string
 }

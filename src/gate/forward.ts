@@ -23,20 +23,9 @@ export interface ForwardOptions {
   issuer: string
   realm: string
   timeoutMs: number
-  /** Client headers never forwarded, in any spelling. Default DEFAULT_STRIP_HEADERS. */
-  stripHeaders?: string[]
+  /** Client headers never forwarded, in any spelling, beside the identity headers. */
+  stripHeaders: string[]
 }
-
-/** Identity headers other gates and proxies set, which origins may trust. */
-export const DEFAULT_STRIP_HEADERS = [
-  'remote-user',
-  'x-remote-user',
-  'x-forwarded-user',
-  'x-forwarded-email',
-  'x-auth-request-user',
-  'x-auth-request-email',
-  'cf-access-authenticated-user-email',
-]
 
 /** Headers that make IIS, Symfony, Zend and some proxies serve another path than the URL's. */
 const PATH_OVERRIDE = ['x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-override-url']
@@ -90,7 +79,7 @@ export async function forwardToOrigin(
       o.headers.user,
       o.headers.groups,
       o.headers.assertion,
-      ...(o.stripHeaders ?? DEFAULT_STRIP_HEADERS),
+      ...o.stripHeaders,
     ].map(headerKey)
   )
   for (const name of [...headers.keys()]) {

@@ -8,7 +8,6 @@ import { validateVerifyRequest } from '../authority-protocol/validate.ts'
 import { hashOf } from '../digest/algorithms.ts'
 import { type Attempt, accept, admit, hashBody, settle } from './attempt.ts'
 import type { ContextRequest, VerifyAnswer } from './context-types.ts'
-import type { Trace } from './decision-log.ts'
 import { DEFAULTS } from './options.ts'
 import type { ResolvedOptions } from './resolve-options.ts'
 import {
@@ -20,11 +19,7 @@ import {
   type Verdict,
 } from './verdict.ts'
 
-export async function initialAuthentication(
-  o: ResolvedOptions,
-  a: Attempt,
-  trace: Trace
-): Promise<Verdict> {
+export async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Verdict> {
   // Protocol v1 is validated apart from the header grammar: whatever the authority would refuse
   // as invalid is the client's error (400), not an outage (503). The body is not hashed yet.
   const placeholder =
@@ -35,7 +30,7 @@ export async function initialAuthentication(
   if (!valid.ok) {
     return invalidRequest(`unverifiable_${valid.error.field || 'request'}`, valid.error.message)
   }
-  const refused = await admit(o, a, trace)
+  const refused = await admit(o, a)
   if (refused) return refused
   let request = a.request
   if (request.qop === 'auth-int') {
@@ -45,8 +40,7 @@ export async function initialAuthentication(
   }
   // Milliseconds: a revocation in the same second as the login must still be ordered.
   const startedAt = Date.now()
-  trace.authorityCalled = true
-  const answer = await o.authority.verify(toVerifyRequest(o.serverId, request, request.bodyHash))
+  const answer = await a.io.authority.verify(toVerifyRequest(o.serverId, request, request.bodyHash))
   if (answer.result === 'fault') {
     settle(o, a, 'undecided')
     return authorityUnavailable(`authority_${answer.reason}`, DEFAULTS.retryAfterAuthorityFault)
@@ -61,8 +55,7 @@ export async function initialAuthentication(
     return authorityUnavailable('authority_wrong_algorithm', DEFAULTS.retryAfterAuthorityFault)
   }
   settle(o, a, 'succeeded')
-  trace.contextCalls += 2
-  const established = await o.contexts.establish(
+  const established = await a.io.contexts.establish(
     a.handle,
     { ...request, principal: answer.principal, sessionKey: answer.sessionKey, startedAt },
     o.policy
@@ -89,28 +82,23 @@ export async function initialAuthentication(
 export async function revalidate(
   o: ResolvedOptions,
   a: Attempt,
-  due: Extract<VerifyAnswer, { kind: 'revalidate' }>,
-  trace: Trace
+  due: Extract<VerifyAnswer, { kind: 'revalidate' }>
 ): Promise<Verdict> {
-  trace.authorityCalled = true
-  const answer = await o.authority.verify(
+  const answer = await a.io.authority.verify(
     toVerifyRequest(o.serverId, a.request, a.request.bodyHash)
   )
   if (answer.result === 'ok' && hashOf(answer.algorithm) === hashOf(a.request.algorithm)) {
-    trace.contextCalls++
-    await o.contexts.revalidated(a.handle, answer.principal, a.request.now)
+    await a.io.contexts.revalidated(a.handle, answer.principal, a.request.now)
     return accept(a, answer.principal, due.rspauth, 'authority')
   }
   if (answer.result === 'denied') {
     // The authority no longer vouches for this context's user: drop the cached key now.
-    trace.contextCalls++
-    await o.contexts.revoke(a.handle, a.request.now, o.policy)
+    await a.io.contexts.revoke(a.handle, a.request.now, o.policy)
     return challengeFor('SEC_E_LOGON_DENIED', `authority_${answer.reason}`)
   }
   const reason = answer.result === 'fault' ? answer.reason : 'wrong_algorithm'
   if (a.request.now < due.verifiedAt + o.revalidateAfter + o.revalidateGrace) {
-    trace.deferred = `authority_${reason}`
-    return accept(a, due.principal, due.rspauth, 'context')
+    return accept(a, due.principal, due.rspauth, 'context', `authority_${reason}`)
   }
   return authorityUnavailable(`authority_${reason}`, DEFAULTS.retryAfterAuthorityFault)
 }

@@ -1,56 +1,73 @@
 /**
- * digestAuth(): the originating server of the Microsoft Digest model as Hono middleware.
+ * digestAuth(): HTTP Digest authentication (RFC 7616) as Hono middleware — the originating server
+ * of the Microsoft Digest model.
  *
- * No usable credentials -> 401 challenge. Initial authentication -> the authority verifies and
- * returns the session key, cached in the context's Durable Object. Later requests -> that object
- * alone verifies them. Failures are thrown as HTTPException carrying WWW-Authenticate, like
- * Hono's basicAuth / bearerAuth.
+ * No usable credentials → 401 with a challenge. A user's first answer → verified by the users
+ * given (simple form) or by the authority, whose session key is then cached in the security
+ * context; later requests → verified from that key alone. Refusals are thrown as HTTPException
+ * carrying WWW-Authenticate, like Hono's basicAuth.
  */
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import type { Principal } from '../authority-protocol/v1.ts'
 import { formatAuthenticationInfo } from '../digest/header.ts'
 import { createTokenMinter, type TokenMinter } from '../digest/tokens.ts'
 import type { AlgorithmName } from '../digest/types.ts'
 import { refusalResponse } from './answers.ts'
+import type { Io } from './attempt.ts'
 import { authenticate } from './authenticate.ts'
 import { clientBucket } from './client-bucket.ts'
 import type { Binding } from './context-types.ts'
-import type { SspiCode, Trace } from './decision-log.ts'
+import type { SspiCode } from './decision-log.ts'
 import { IsolateContextCache } from './isolate-cache.ts'
+import { ContextStoreFullError } from './memory-contexts.ts'
 import type { DigestAuthOptions } from './options.ts'
 import { canonicalizePath } from './request-path.ts'
 import { type ResolvedOptions, resolveOptions } from './resolve-options.ts'
-import { type Acceptance, type ErrorRefusal, invalidRequest, type Verdict } from './verdict.ts'
+import { type Acceptance, authorityUnavailable, invalidRequest, type Verdict } from './verdict.ts'
 
+/** What digestAuth() sets as `c.var.digestAuth` for the handlers after it. */
 export interface DigestAuthResult {
   principal: Principal
   /** The security context's handle (the opaque names it). */
   contextHandle: string
   algorithm: AlgorithmName
-  /** 'authority': initial authentication; 'context': verified at the edge from the cached key. */
+  /** 'authority': initial authentication; 'context': verified from the cached session key. */
   verifiedBy: 'authority' | 'context'
 }
 
-export type DigestAuthVariables = {
-  digestAuth: DigestAuthResult
-  /** The canonical request path, when an earlier middleware computed it (the gate worker does). */
-  requestPath?: string
+declare module 'hono' {
+  interface ContextVariableMap {
+    digestAuth: DigestAuthResult
+    /** The canonical request path, when an earlier middleware computed it (the gate worker does). */
+    requestPath?: string
+  }
 }
 
 /**
- * @param options.realm - the protection space; must match the client's `realm`.
- * @param options.authority - who verifies initial authentications (httpAuthority()).
- * @param options.contexts - where security contexts live (durableObjectContexts()).
- * @example
- * app.use('/private/*', digestAuth({ realm: 'api', serverId: 'gate-1', nonceKeys, authority, contexts }))
+ * HTTP Digest authentication for the routes it is mounted on.
+ *
+ * @param options.realm - the protection space shown to users.
+ * @param options.users - the simple form: name → password (or a lookup function).
+ * @param options.authority - or a separate authority (httpAuthority()) verifies first logins.
+ * @param options.contexts - where security contexts live; default this process's memory.
+ * @example Simple form, any runtime
+ * app.use('/private/*', digestAuth({ realm: 'api', users: { alice: 'wonderland' } }))
  * app.get('/private/me', (c) => c.json(c.var.digestAuth.principal))
+ * @example Edge form on Cloudflare (bindings from wrangler.toml; see README)
+ * import { durableObjectBrakes, durableObjectContexts } from 'digest-gate/cloudflare'
+ * app.use('/private/*', (c, next) => (auth ??= digestAuth({
+ *   realm: 'api',
+ *   nonceKeys: { current: { id: 1, secret: c.env.NONCE_KEY } },
+ *   authority: httpAuthority({ url: c.env.AUTHORITY_URL, token: c.env.AUTHORITY_TOKEN }),
+ *   contexts: durableObjectContexts(c.env.CONTEXTS, c.env.USER_CONTEXTS),
+ *   brakes: { store: durableObjectBrakes(c.env.BRAKE_COUNTERS) },
+ * }))(c, next))
  */
-export function digestAuth<
-  E extends { Variables: DigestAuthVariables } = { Variables: DigestAuthVariables },
->(options: DigestAuthOptions): MiddlewareHandler<E> {
+export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
   const o = resolveOptions(options)
   const isolateCache = new IsolateContextCache()
+  const inflight = new Map<string, Promise<Verdict>>()
   // The minter holds the imported HMAC keys: imported once per middleware, again after a failure.
   let minterPromise: Promise<TokenMinter> | undefined
   const minterFor = () => {
@@ -62,15 +79,37 @@ export function digestAuth<
     }
     return minterPromise
   }
-  const inflight = new Map<string, Promise<Verdict>>()
 
   return async function digestAuth(c, next) {
-    const now = Math.floor(Date.now() / 1000)
-    const trace: Trace = { started: Date.now(), authorityCalled: false, contextCalls: 0 }
+    const started = Date.now()
+    const now = Math.floor(started / 1000)
     const minter = await minterFor()
     const url = new URL(c.req.url)
-    const badPath = useCanonicalPath(url, c.get('requestPath'))
-    const log = (code: SspiCode, status: number, outcome: string, reason?: string) =>
+    const path = c.get('requestPath') ?? canonicalPathOf(o, url.pathname)
+    const meter = metered(o)
+    let verdict: Verdict
+    if (typeof path !== 'string') verdict = path
+    else {
+      const bucket = clientBucket(o.clientIp(c), c.req.header('cf-worker'))
+      const declaredLength = Number(c.req.header('content-length') ?? Number.NaN)
+      verdict = await authenticate(
+        o,
+        {
+          method: c.req.method,
+          path,
+          search: url.search,
+          authorization: c.req.header('authorization'),
+          body: () => c.req.raw.clone().body,
+          contentLength: Number.isSafeInteger(declaredLength) ? declaredLength : undefined,
+          bucket,
+          binding: bindingOf(o.binding, c.req.raw, bucket),
+          now,
+          waitUntil: (p) => waitUntil(c, p),
+        },
+        { minter, isolateCache, inflight, io: meter.io }
+      ).catch(storeFault)
+    }
+    const log = (code: SspiCode, status: number, outcome: string, reason?: string, user?: string) =>
       o.onDecision({
         event: 'digest-gate.decision',
         outcome,
@@ -78,39 +117,13 @@ export function digestAuth<
         status,
         method: c.req.method,
         path: url.pathname,
-        user: trace.user,
+        user,
         reason,
-        algorithm: trace.algorithm,
-        authorityCalled: trace.authorityCalled,
-        contextCalls: trace.contextCalls,
-        latencyMs: Date.now() - trace.started,
+        algorithm: verdict.algorithm,
+        authorityCalled: meter.authorityCalled,
+        contextCalls: meter.storeCalls,
+        latencyMs: Date.now() - started,
       })
-
-    const bucket = clientBucket(o.clientIp(c), c.req.header('cf-worker'))
-    const declaredLength = Number(c.req.header('content-length') ?? Number.NaN)
-    const verdict =
-      badPath ??
-      (await authenticate(
-        o,
-        {
-          method: c.req.method,
-          url,
-          authorization: c.req.header('authorization'),
-          body: () => c.req.raw.clone().body,
-          contentLength: Number.isSafeInteger(declaredLength) ? declaredLength : undefined,
-          bucket,
-          binding: bindingOf(o.binding, c.req.raw, bucket),
-          now,
-          waitUntil: (p) => {
-            try {
-              c.executionCtx.waitUntil(p)
-            } catch {
-              // No execution context (e.g. app.request in tests): the promise still runs.
-            }
-          },
-        },
-        { minter, isolateCache, inflight, trace }
-      ))
 
     if (verdict.kind !== 'accept') {
       const res = await refusalResponse(c, o, minter, verdict, now)
@@ -122,24 +135,34 @@ export function digestAuth<
             : verdict.code === 'SEC_I_CONTINUE_NEEDED'
               ? 'challenge'
               : 'denied'
-      log(verdict.code, res.status, outcome, verdict.reason)
-      throw new HTTPException(res.status as 400 | 401 | 429 | 503, { res })
+      log(verdict.code, res.status, outcome, verdict.reason, verdict.user)
+      throw new HTTPException(res.status as 400 | 401 | 413 | 429 | 503, { res })
     }
 
-    trace.user = verdict.principal.name
+    const { principal } = verdict
+    if (o.authorize && !(await o.authorize(c, principal))) {
+      log('SEC_E_OK', 403, 'forbidden', 'not_authorized', principal.name)
+      throw new HTTPException(403, {
+        res: Response.json(
+          { error: 'forbidden', message: 'your groups do not grant access to this path' },
+          { status: 403, headers: { 'cache-control': 'no-store' } }
+        ),
+      })
+    }
     c.set('digestAuth', {
-      principal: verdict.principal,
+      principal,
       contextHandle: verdict.handle,
       algorithm: verdict.algorithm,
       verifiedBy: verdict.verifiedBy,
     })
-    if (o.onAuthSuccess) await o.onAuthSuccess(c, verdict.principal)
+    if (o.onAuthSuccess) await o.onAuthSuccess(c, principal)
     const initial = verdict.verifiedBy === 'authority'
     log(
       initial ? 'SEC_E_OK' : 'SEC_I_COMPLETE_NEEDED',
       200,
       initial ? 'authenticated' : 'verified_at_edge',
-      trace.deferred && `revalidation_deferred_${trace.deferred}`
+      verdict.deferred && `revalidation_deferred_${verdict.deferred}`,
+      principal.name
     )
 
     await next()
@@ -157,21 +180,67 @@ export function digestAuth<
   }
 }
 
+/** The canonical request path, or the refusal of one that cannot be read one way. */
+function canonicalPathOf(o: ResolvedOptions, pathname: string): string | Verdict {
+  const canonical = canonicalizePath(pathname, { allowParameters: o.allowPathParameters })
+  if (canonical.ok) return canonical.path
+  return invalidRequest(`path_${canonical.reason}`, `request path refused: ${canonical.message}`)
+}
+
+/** The request's I/O, counted for its decision record. */
+function metered(o: ResolvedOptions) {
+  const meter = { storeCalls: 0, authorityCalled: false, io: undefined as unknown as Io }
+  const count = <A extends unknown[], R>(f: (...args: A) => Promise<R>) => {
+    return (...args: A) => {
+      meter.storeCalls++
+      return f(...args)
+    }
+  }
+  const { contexts, authority } = o
+  const brakes = o.brakes ? o.brakes.store : undefined
+  meter.io = {
+    contexts: {
+      verify: count(contexts.verify.bind(contexts)),
+      establish: count(contexts.establish.bind(contexts)),
+      revalidated: count(contexts.revalidated.bind(contexts)),
+      revoke: count(contexts.revoke.bind(contexts)),
+      revokeUser: count(contexts.revokeUser.bind(contexts)),
+    },
+    brakes: brakes && {
+      admit: count(brakes.admit.bind(brakes)),
+      succeeded: brakes.succeeded.bind(brakes),
+      undecided: brakes.undecided.bind(brakes),
+      recordFailure: count(brakes.recordFailure.bind(brakes)),
+    },
+    authority: {
+      verify: (request) => {
+        meter.authorityCalled = true
+        return authority.verify(request)
+      },
+    },
+  }
+  return meter
+}
+
 /**
- * Put the canonical path into `url`: the one the router matched, or computed here when nobody
- * did. Parameters are kept then: which paths may carry them is the router's decision.
+ * A store that cannot answer (a Durable Object overloaded or unreachable, the memory store full)
+ * is a fault of the gate's own state: 503 with Retry-After, like an authority outage.
  */
-function useCanonicalPath(url: URL, handed: string | undefined): ErrorRefusal | undefined {
-  if (handed !== undefined) {
-    url.pathname = handed
-    return undefined
+function storeFault(err: unknown): Verdict {
+  const e = err as { retryable?: unknown; overloaded?: unknown }
+  const known =
+    err instanceof ContextStoreFullError ||
+    (typeof err === 'object' && err !== null && (e.retryable === true || e.overloaded === true))
+  if (!known) throw err
+  return authorityUnavailable('contexts_unavailable', 5)
+}
+
+function waitUntil(c: Context, p: Promise<unknown>): void {
+  try {
+    c.executionCtx.waitUntil(p)
+  } catch {
+    // No execution context (e.g. app.request in tests): the promise still runs.
   }
-  const canonical = canonicalizePath(url.pathname, { allowParameters: true })
-  if (!canonical.ok) {
-    return invalidRequest(`path_${canonical.reason}`, `request path refused: ${canonical.message}`)
-  }
-  url.pathname = canonical.path
-  return undefined
 }
 
 /** rspauth (mutual authentication), and a nextnonce when the nonce nears its end (RFC 7616 §3.5). */

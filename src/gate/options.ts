@@ -1,13 +1,15 @@
-/** Options of the digestAuth() middleware, with the defaults a user would expect. */
+/**
+ * The one configuration of digestAuth(): its options, documented, and the one table of their
+ * defaults (DEFAULTS), which the gate worker's variables (config.ts) fall back to as well.
+ */
 import type { Context } from 'hono'
 import type { Principal } from '../authority-protocol/v1.ts'
 import type { ReplayMode } from '../digest/nc-window.ts'
 import type { TokenKeys } from '../digest/tokens.ts'
-import type { AlgorithmName, Qop } from '../digest/types.ts'
+import type { AlgorithmName, HashName, Qop } from '../digest/types.ts'
 import type { AuthorityClient } from './authority-client.ts'
-import type { BrakePolicy, BrakeVerdict } from './brake-policy.ts'
-import type { ContextStore } from './context-store.ts'
-import type { Binding } from './context-types.ts'
+import { type BrakePolicy, type BrakeStore, DEFAULT_BRAKE_POLICY } from './brake-policy.ts'
+import type { Binding, ContextStore } from './context-types.ts'
 import type { DecisionLog } from './decision-log.ts'
 
 export type MessageOption =
@@ -15,92 +17,131 @@ export type MessageOption =
   | object
   | ((c: Context) => string | object | Promise<string | object>)
 
-export interface DigestAuthOptions {
+/** A user of the simple form: a password, or a stored H(name:realm:password) for one hash. */
+export type LocalUser =
+  | string
+  | { password: string; groups?: string[] }
+  | { ha1: string; hash?: HashName; groups?: string[] }
+
+/**
+ * The users of the simple form: name → password (or user), or a function that looks a name up
+ * (it may be async; undefined = no such user). With a function, `userhash` cannot be offered: a
+ * hashed name cannot be looked up.
+ */
+export type LocalUsers =
+  | Readonly<Record<string, LocalUser>>
+  | ((name: string, realm: string) => LocalUser | undefined | Promise<LocalUser | undefined>)
+
+interface CommonOptions {
+  /** The protection space shown to users; their client must answer for this realm. */
   realm: string
-  /** This gate's identity: written into every nonce; the authority checks it. */
-  serverId: string
-  /** HMAC keys for nonce and opaque: current, and previous during a rotation. */
-  nonceKeys: TokenKeys
-  authority: AuthorityClient
-  contexts: ContextStore
-  /** Challenges offered, one per algorithm, in this order. Default SHA-256 then MD5. */
+  /**
+   * This gate's identity, written into every nonce (1-64 bytes); the authority checks it.
+   * @default 'gate'
+   */
+  serverId?: string
+  /**
+   * HMAC keys of nonces and opaques: current, and previous during a rotation. When none are
+   * given a random key is made per middleware: nonces then only verify in the process (isolate)
+   * that issued them — give keys wherever more than one process serves the realm.
+   */
+  nonceKeys?: TokenKeys
+  /**
+   * Where security contexts live. Default: this process's memory (`memoryContexts()`):
+   * replay protection per process; on Cloudflare give `durableObjectContexts()` from
+   * `digest-gate/cloudflare`, shared by every isolate and location.
+   */
+  contexts?: ContextStore
+  /**
+   * Challenges offered, one per algorithm, in this order, all sharing one nonce.
+   * @default ['SHA-256', 'MD5']
+   */
   algorithms?: AlgorithmName[]
-  /** qop values offered. Default ['auth']; [] = RFC 2069 form (no qop). */
+  /** qop values offered; [] = the RFC 2069 form (no qop). @default ['auth'] */
   qop?: Qop[]
-  /** Offer userhash=true. Default false. */
+  /** Offer `userhash=true`. @default false */
   userhash?: boolean
-  /** Seconds a nonce is valid. Default 300. */
+  /** Seconds a nonce is valid; then `stale=true`. @default 300 */
   nonceLifetime?: number
-  /** Send `nextnonce` when a nonce has less than this many seconds left. Default 30. */
+  /** Send `nextnonce` when a nonce has less than this many seconds left. @default 30 */
   nextnonceLead?: number
+  /**
+   * `window`: each nc once, in any order within the window; `strict`: nc must increase; `off`: no
+   * nc state — replays are accepted for the nonce lifetime, by design.
+   * @default 'window'
+   */
   replay?: ReplayMode
-  /** nc window size for replay='window' (>= 64). Default 128. */
+  /** nc window size for `replay: 'window'`: a multiple of 8, at least 64. @default 128 */
   windowSize?: number
-  /** The `uri` directive must name the request target. Default true. */
+  /** The `uri` directive must name the request target (400 if not). @default true */
   validateUri?: boolean
-  /** Seconds a context may sit unused. Default 1800. */
+  /** Seconds a security context may sit unused. @default 1800 */
   idleTimeout?: number
-  /** Seconds a context lives at most. Default 43200 (12 h). */
+  /** Seconds a security context lives at most. @default 43200 */
   maxLifetime?: number
-  /** Seconds after which the authority re-verifies a context. Default 600. */
+  /** Seconds after which the authority re-verifies a context's user. @default 600 */
   revalidateAfter?: number
   /**
    * Seconds past a due revalidation during which a session keeps working when the authority
-   * cannot be reached (a denial still ends it at once). Default 3600.
+   * cannot be reached (a denial still ends it at once). @default 3600
    */
   revalidateGrace?: number
-  /** Largest body hashed for qop=auth-int, in bytes; larger bodies get 413. Default 1 MiB. */
+  /** Largest body hashed for `qop=auth-int`, in bytes; larger ones get 413. @default 1048576 */
   maxAuthIntBody?: number
   /**
    * Bind each context to the channel it was established on: `address` (the client's brake
-   * bucket), `client-cert` (the mTLS client certificate's fingerprint; no certificate, no login),
-   * or `none`. A request from another channel is refused (401), never verified. Default `none`.
+   * bucket) or `client-cert` (the mTLS client certificate's fingerprint; no certificate, no
+   * login). A request from another channel gets a fresh 401, never verified. @default 'none'
    */
   binding?: Binding
-  /** Brakes against guessing; false disables them. Policy defaults: DEFAULT_BRAKE_POLICY. */
-  brakes?: { store: BrakeStore; policy?: Partial<BrakePolicy> } | false
-  /** Client address for the brakes (bucketed by clientBucket()). Default: CF-Connecting-IP. */
+  /**
+   * Keep `;` segment parameters in paths (matrix parameters) instead of answering 400; used when
+   * the middleware canonicalises the request path itself. @default false
+   */
+  allowPathParameters?: boolean
+  /**
+   * Brakes against password guessing (growing waits, never a lockout). `false` turns them off.
+   * Default: on, counted in this process's memory; on Cloudflare give `durableObjectBrakes()`.
+   */
+  brakes?: { store?: BrakeStore; policy?: Partial<BrakePolicy> } | false
+  /** The client's address, for the brakes. Default: CF-Connecting-IP, else X-Real-IP. */
   clientIp?: (c: Context) => string
+  /**
+   * After verification, before the handler: may this principal go on? false = 403. The gate
+   * worker checks its route groups here.
+   */
+  authorize?: (c: Context, principal: Principal) => boolean | Promise<boolean>
   onAuthSuccess?: (c: Context, principal: Principal) => void | Promise<void>
-  /** Receives one record per decision. Default: a JSON line on console.log. */
+  /** Receives one record per decision. Default: a JSON line on the console. */
   onDecision?: (entry: DecisionLog) => void
-  /** Body of 401 responses. Default `{ error: 'unauthorized' }`. */
+  /** Body of 401 answers. @default { error: 'unauthorized', message } */
   unauthorizedMessage?: MessageOption
-  /** Body of 400 responses (the parser's message is added). */
+  /** Body of 400 answers. @default { error: 'invalid_request', message } */
   invalidRequestMessage?: MessageOption
 }
 
-/** One attempt to authenticate, as the brakes count it. */
-export interface BrakeAttempt {
-  /** clientBucket() of the client's address and CF-Worker header. */
-  bucket: string
-  realm: string
-  /** The user name as the client sent it (with userhash, the hash). */
-  user: string
-  /** Unix seconds. */
-  now: number
-}
-
 /**
- * Counters against guessing: per bucket and user, per bucket, per user over all buckets, and each
- * bucket's budget of authority calls. An admitted attempt counts as a failure at once, so parallel
- * attempts cannot outrun the counters; only an answer from the authority takes it back.
+ * Options of digestAuth(). Exactly one of `users` (the simple form: the middleware verifies
+ * logins itself) or `authority` (a separate authority verifies each user's first login and hands
+ * back the session key: the Microsoft Digest model).
  */
-export interface BrakeStore {
-  /** Admit one initial authentication (an authority call): counted now, or refused uncounted. */
-  admit(attempt: BrakeAttempt, policy: BrakePolicy): Promise<BrakeVerdict>
-  /** The admitted attempt verified: take it back (that one only) and know its bucket for the user. */
-  succeeded(attempt: BrakeAttempt, policy: BrakePolicy): Promise<void>
-  /** The authority could not answer (fault): take the attempt back, not its authority call. */
-  undecided(attempt: BrakeAttempt, policy: BrakePolicy): Promise<void>
-  /**
-   * A failure decided without an admission (a wrong response against a cached session key):
-   * counted in the same counters. Answers what the next attempt would be told.
-   */
-  recordFailure(attempt: BrakeAttempt, policy: BrakePolicy): Promise<BrakeVerdict>
-}
+export type DigestAuthOptions = CommonOptions &
+  (
+    | {
+        /** The simple form's users. */
+        users: LocalUsers
+        authority?: never
+      }
+    | {
+        users?: never
+        /** Who verifies initial authentications (httpAuthority()). */
+        authority: AuthorityClient
+      }
+  )
 
+/** The one table of defaults: digestAuth() and the gate worker's variables both use it. */
 export const DEFAULTS = {
+  serverId: 'gate',
   algorithms: ['SHA-256', 'MD5'] as AlgorithmName[],
   qop: ['auth'] as Qop[],
   userhash: false,
@@ -115,9 +156,31 @@ export const DEFAULTS = {
   revalidateGrace: 3600,
   maxAuthIntBody: 1024 * 1024,
   binding: 'none' as Binding,
+  allowPathParameters: false,
+  brakePolicy: DEFAULT_BRAKE_POLICY,
   /** Wrong answers from one bucket a context verifies before the brakes must admit the next. */
   freeMismatchesWithBrakes: 1,
   /** Without brakes: wrong answers from one bucket before the context refuses it for a while. */
   maxContextFailures: 5,
   retryAfterAuthorityFault: 10,
-}
+  /** The gate worker's own settings (config.ts). */
+  worker: {
+    authorityTimeoutMs: 5000,
+    originTimeoutMs: 30_000,
+    identityHeaders: {
+      user: 'x-auth-user',
+      groups: 'x-auth-groups',
+      assertion: 'x-auth-assertion',
+    },
+    stripHeaders: [
+      'remote-user',
+      'x-remote-user',
+      'x-forwarded-user',
+      'x-forwarded-email',
+      'x-auth-request-user',
+      'x-auth-request-email',
+      'cf-access-authenticated-user-email',
+    ],
+    brakes: true,
+  },
+} as const

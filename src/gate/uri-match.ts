@@ -6,8 +6,12 @@
  */
 import { canonicalizePath } from './request-path.ts'
 
-export function uriMatchesTarget(directive: string, url: URL): boolean {
-  if (directive === url.pathname + url.search) return true
+/** `target.path` is the canonical request path, `target.search` the query as received. */
+export function uriMatchesTarget(
+  directive: string,
+  target: { path: string; search: string }
+): boolean {
+  if (directive === target.path + target.search) return true
   let candidate = directive
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(candidate)) {
     try {
@@ -22,11 +26,10 @@ export function uriMatchesTarget(directive: string, url: URL): boolean {
   const query = q === -1 ? '' : candidate.slice(q)
   // Parameters are compared, not refused: which paths may carry them is the router's decision.
   const mine = canonicalizePath(path, { allowParameters: true })
-  const target = canonicalizePath(url.pathname, { allowParameters: true })
-  if (!mine.ok || !target.ok) return false
+  if (!mine.ok) return false
   return (
     decodeSafely(mine.path) === decodeSafely(target.path) &&
-    decodeSafely(query) === decodeSafely(url.search)
+    decodeSafely(query) === decodeSafely(target.search)
   )
 }
 

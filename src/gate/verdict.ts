@@ -15,17 +15,27 @@ export interface Acceptance {
   algorithm: AlgorithmName
   credentials: DigestCredentials
   nonceAgeSeconds: number
+  /** Accepted although the authority could not revalidate the user (REVALIDATE_GRACE): why. */
+  deferred?: string
+}
+
+/** What a refusal may tell the decision log beyond its reason. */
+interface RefusalFacts {
+  /** The algorithm the client answered with, once its credentials parsed. */
+  algorithm?: AlgorithmName
+  /** The user, only once a response verified: an unverified name may be a mistyped password. */
+  user?: string
 }
 
 /** 401 with fresh challenges; with `staleHandle`, stale=true on the client's own context. */
-export interface ChallengeRefusal {
+export interface ChallengeRefusal extends RefusalFacts {
   kind: 'challenge'
   code: SspiCode
   reason: string
   staleHandle?: string
 }
 
-export interface ErrorRefusal {
+export interface ErrorRefusal extends RefusalFacts {
   kind: 'error'
   status: 400 | 413 | 429 | 503
   code: SspiCode

@@ -11,6 +11,7 @@ import {
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Brake } from '../../src/gate/brake.ts'
+import type { BrakeAttempt } from '../../src/gate/brake-policy.ts'
 import {
   type BrakePolicy,
   type BrakeVerdict,
@@ -19,7 +20,6 @@ import {
 } from '../../src/gate/brake-policy.ts'
 import { durableObjectBrakes } from '../../src/gate/brake-store.ts'
 import { ConfigError, readConfig } from '../../src/gate/config.ts'
-import type { BrakeAttempt } from '../../src/gate/options.ts'
 import { buildGate } from '../../src/index.ts'
 import {
   authorization,
@@ -512,7 +512,8 @@ describe('configuration', () => {
   }
 
   it('reads the BRAKE_* variables, with the documented defaults', () => {
-    expect(readConfig(base, false).brakePolicy).toEqual(DEFAULT_BRAKE_POLICY)
+    // Unset variables leave the policy to its defaults (the one table: DEFAULTS.brakePolicy).
+    expect(readConfig(base, false).brakes).toEqual({ policy: {} })
     expect(DEFAULT_BRAKE_POLICY).toEqual({
       userFailures: 10,
       clientFailures: 50,
@@ -535,7 +536,7 @@ describe('configuration', () => {
       },
       false
     )
-    expect(c.brakePolicy).toEqual({
+    expect(c.brakes && c.brakes.policy).toEqual({
       userFailures: 3,
       clientFailures: 4,
       userGlobalFailures: 5,

@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest'
 import { httpAuthority, parseAnswer } from '../../src/gate/authority-client.ts'
 import { ConfigError, keyId, readConfig } from '../../src/gate/config.ts'
 import { encodeHeaderValue } from '../../src/gate/forward.ts'
+import { DEFAULTS } from '../../src/gate/options.ts'
+import { resolveOptions } from '../../src/gate/resolve-options.ts'
 import { isAllowed, matchRoute, parseRoutes } from '../../src/gate/routes.ts'
 import { uriMatchesTarget } from '../../src/gate/uri-match.ts'
 
@@ -16,9 +18,17 @@ const base = {
 }
 
 describe('readConfig', () => {
-  it('applies the documented defaults', () => {
+  it('leaves unset variables to the one table of defaults', () => {
     const c = readConfig(base, false)
-    expect(c).toMatchObject({
+    // Only what was set (and the required keys) is read: nothing has a default of its own here.
+    expect(Object.keys(c.auth).sort()).toEqual(['nonceKeys', 'realm'])
+    const o = resolveOptions({
+      ...c.auth,
+      authority: { verify: async () => ({ result: 'fault', reason: 'x' }) },
+      brakes: false,
+    })
+    expect(o).toMatchObject({
+      serverId: 'gate',
       algorithms: ['SHA-256', 'MD5'],
       qop: ['auth'],
       userhash: false,
@@ -28,13 +38,64 @@ describe('readConfig', () => {
       idleTimeout: 1800,
       maxLifetime: 43_200,
       revalidateAfter: 600,
-      brakes: true,
+      revalidateGrace: 3600,
+      maxAuthIntBody: 1024 * 1024,
+      binding: 'none',
     })
-    expect(c.identityHeaders).toEqual({
+    expect(c.brakes).toEqual({ policy: {} })
+    expect(c.forward.headers).toEqual({
       user: 'x-auth-user',
       groups: 'x-auth-groups',
       assertion: 'x-auth-assertion',
     })
+    expect(c.forward.timeoutMs).toBe(DEFAULTS.worker.originTimeoutMs)
+    expect(c.authority.timeoutMs).toBe(DEFAULTS.worker.authorityTimeoutMs)
+  })
+
+  it('reads each set variable into its option', () => {
+    const c = readConfig(
+      {
+        ...base,
+        SERVER_ID: 'g1',
+        ALGORITHMS: 'MD5',
+        QOP: 'none',
+        USERHASH: 'true',
+        NONCE_LIFETIME: '60',
+        NEXTNONCE_LEAD: '0',
+        REPLAY_MODE: 'strict',
+        REPLAY_WINDOW: '64',
+        VALIDATE_URI: 'false',
+        IDLE_TIMEOUT: '5',
+        MAX_LIFETIME: '6',
+        REVALIDATE_AFTER: '7',
+        REVALIDATE_GRACE: '0',
+        AUTH_INT_MAX_BODY: '9',
+        BINDING: 'address',
+        ALLOW_PATH_PARAMETERS: 'true',
+        BRAKES: 'false',
+      },
+      false
+    )
+    expect(c.auth).toMatchObject({
+      serverId: 'g1',
+      algorithms: ['MD5'],
+      qop: [],
+      userhash: true,
+      nonceLifetime: 60,
+      nextnonceLead: 0,
+      replay: 'strict',
+      windowSize: 64,
+      validateUri: false,
+      idleTimeout: 5,
+      maxLifetime: 6,
+      revalidateAfter: 7,
+      revalidateGrace: 0,
+      maxAuthIntBody: 9,
+      binding: 'address',
+      allowPathParameters: true,
+    })
+    expect(c.brakes).toBe(false)
+    expect(c.forward.issuer).toBe('g1')
   })
 
   it.each([
@@ -55,7 +116,7 @@ describe('readConfig', () => {
   })
 
   it('accepts a service binding instead of AUTHORITY_URL', () => {
-    expect(readConfig({ ...base, AUTHORITY_URL: '' }, true).authorityUrl).toBeUndefined()
+    expect(readConfig({ ...base, AUTHORITY_URL: '' }, true).authority.url).toBeUndefined()
   })
 
   it('reads vars that arrive typed (numbers, booleans, JSON) as their text', () => {
@@ -63,8 +124,8 @@ describe('readConfig', () => {
       { ...base, NONCE_LIFETIME: 60, USERHASH: true, ROUTES: [{ path: '/*', access: 'public' }] },
       false
     )
-    expect(c.nonceLifetime).toBe(60)
-    expect(c.userhash).toBe(true)
+    expect(c.auth.nonceLifetime).toBe(60)
+    expect(c.auth.userhash).toBe(true)
     expect(c.routes).toEqual([{ path: '/*', access: 'public' }])
   })
 
@@ -146,7 +207,7 @@ describe('routes', () => {
 })
 
 describe('uri check', () => {
-  const url = new URL('https://gate.test/dir/index.html?a=1&b=%20x')
+  const url = { path: '/dir/index.html', search: '?a=1&b=%20x' }
 
   it('accepts the origin-form and the absolute-form of the target', () => {
     expect(uriMatchesTarget('/dir/index.html?a=1&b=%20x', url)).toBe(true)

@@ -7,12 +7,8 @@ import { env, exports } from 'cloudflare:workers'
 import { Hono } from 'hono'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createDigestClient } from '../../src/digest/client.ts'
-import {
-  type DigestAuthVariables,
-  digestAuth,
-  durableObjectContexts,
-  httpAuthority,
-} from '../../src/gate/index.ts'
+import { durableObjectContexts } from '../../src/gate/cloudflare.ts'
+import { digestAuth, httpAuthority } from '../../src/gate/index.ts'
 import {
   captureDecisions,
   client,
@@ -192,7 +188,7 @@ describe('refusals are never stored', () => {
 
 describe('digestAuth in an app that did not canonicalise', () => {
   function app() {
-    const a = new Hono<{ Variables: DigestAuthVariables }>()
+    const a = new Hono()
     a.use(
       '*',
       digestAuth({

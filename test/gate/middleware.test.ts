@@ -3,12 +3,8 @@ import { env } from 'cloudflare:workers'
 import { Hono } from 'hono'
 import { afterEach, beforeEach, expect, it, vi } from 'vitest'
 import { createDigestClient } from '../../src/digest/client.ts'
-import {
-  type DigestAuthVariables,
-  digestAuth,
-  durableObjectContexts,
-  httpAuthority,
-} from '../../src/gate/index.ts'
+import { durableObjectContexts } from '../../src/gate/cloudflare.ts'
+import { digestAuth, httpAuthority } from '../../src/gate/index.ts'
 import { installPeers } from './fakes.ts'
 
 beforeEach(() => {
@@ -19,7 +15,7 @@ afterEach(() => {
 })
 
 function app() {
-  const a = new Hono<{ Variables: DigestAuthVariables }>()
+  const a = new Hono()
   a.use(
     '/private/*',
     digestAuth({

@@ -2,7 +2,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { readConfig } from '../../src/gate/config.ts'
-import { DEFAULT_STRIP_HEADERS } from '../../src/gate/forward.ts'
+import { DEFAULTS } from '../../src/gate/options.ts'
 import { canonicalizePath } from '../../src/gate/request-path.ts'
 import { matchRoute, parseRoutes } from '../../src/gate/routes.ts'
 import { uriMatchesTarget } from '../../src/gate/uri-match.ts'
@@ -115,12 +115,9 @@ describe('matching', () => {
 
 describe('uri check on canonical paths', () => {
   const url = (path: string) => {
-    const u = new URL('https://gate.test/')
     const c = canonicalizePath(path, { allowParameters: true })
     if (!c.ok) throw new Error(path)
-    u.pathname = c.path
-    u.search = '?q=1'
-    return u
+    return { path: c.path, search: '?q=1' }
   }
 
   it('accepts other spellings of the same target', () => {
@@ -163,9 +160,9 @@ describe('configuration', () => {
 
   it('refuses ; parameters and strips the usual identity headers by default', () => {
     const c = readConfig(base, false)
-    expect(c.allowPathParameters).toBe(false)
-    expect(c.stripHeaders).toEqual(DEFAULT_STRIP_HEADERS)
-    expect(c.stripHeaders).toContain('remote-user')
+    expect(c.auth.allowPathParameters ?? DEFAULTS.allowPathParameters).toBe(false)
+    expect(c.forward.stripHeaders).toEqual(DEFAULTS.worker.stripHeaders)
+    expect(c.forward.stripHeaders).toContain('remote-user')
   })
 
   it('reads ALLOW_PATH_PARAMETERS and STRIP_HEADERS', () => {
@@ -173,9 +170,13 @@ describe('configuration', () => {
       { ...base, ALLOW_PATH_PARAMETERS: 'true', STRIP_HEADERS: ' X-WebAuth-User , X-Email ' },
       false
     )
-    expect(c.allowPathParameters).toBe(true)
-    expect(c.stripHeaders).toEqual(['x-webauth-user', 'x-email'])
-    expect(readConfig({ ...base, STRIP_HEADERS: '' }, false).stripHeaders).toEqual([])
+    expect(c.auth.allowPathParameters).toBe(true)
+    expect(c.forward.stripHeaders).toEqual(['x-webauth-user', 'x-email'])
+    // Blank is unset (the default list); `none` strips nothing beyond the identity headers.
+    expect(readConfig({ ...base, STRIP_HEADERS: '' }, false).forward.stripHeaders).toEqual(
+      DEFAULTS.worker.stripHeaders
+    )
+    expect(readConfig({ ...base, STRIP_HEADERS: 'none' }, false).forward.stripHeaders).toEqual([])
   })
 
   it.each([
