@@ -1,29 +1,62 @@
 /**
  * Authenticating one request, as a verdict, in named steps: parse the credentials, check them
  * against the offer, MAC-check nonce and opaque (no I/O), ask the security context, and where it
- * cannot decide, run the initial authentication with the authority.
+ * cannot decide, the initial authentication with the authority (admitted by the brakes); and the
+ * periodic revalidation of an established context.
  */
+import type { VerifyRequest } from '../authority-protocol/v1.ts'
+import { validateVerifyRequest } from '../authority-protocol/validate.ts'
+import { hashOf } from '../digest/algorithms.ts'
 import { DigestError } from '../digest/errors.ts'
+import { hashHex } from '../digest/hash.ts'
 import { parseAuthorization } from '../digest/header.ts'
 import type { TokenMinter } from '../digest/tokens.ts'
 import type { AlgorithmName, DigestCredentials } from '../digest/types.ts'
-import {
-  type Attempt,
-  accept,
-  admit,
-  countFailure,
-  hashBody,
-  type Incoming,
-  type Io,
-  settle,
-} from './attempt.ts'
+import type { AuthorityClient } from './authority-client.ts'
+import type { BrakeAttempt, BrakeStore } from './brake-policy.ts'
 import { precheck, responseMatches, rspauthFor } from './context-state.ts'
-import type { ContextRequest, VerifyAnswer } from './context-types.ts'
-import { initialAuthentication, revalidate } from './initial-authentication.ts'
+import type { ContextRequest, ContextStore, VerifyAnswer } from './context-types.ts'
 import type { IsolateContextCache } from './isolate-cache.ts'
+import { DEFAULTS } from './options.ts'
+import { uriMatchesTarget } from './request-path.ts'
 import type { ResolvedOptions } from './resolve-options.ts'
-import { uriMatchesTarget } from './uri-match.ts'
-import { bodyTooLarge, challengeFor, invalidRequest, staleFor, type Verdict } from './verdict.ts'
+import {
+  type Acceptance,
+  authorityUnavailable,
+  bodyTooLarge,
+  challengeFor,
+  invalidRequest,
+  rateLimited,
+  staleFor,
+  type Verdict,
+} from './verdict.ts'
+
+/** The request as authentication sees it. */
+export interface Incoming {
+  method: string
+  /** The canonical request path and the query: what the `uri` directive must name. */
+  path: string
+  search: string
+  authorization: string | undefined
+  /** A fresh copy of the body, for auth-int. */
+  body: () => ReadableStream<Uint8Array> | null
+  /** Content-Length as declared, when it is. */
+  contentLength: number | undefined
+  /** The client's brake bucket (address, IPv6 /64, Worker tenant). */
+  bucket: string
+  /** Channel facts for BINDING; undefined when binding is off or none were presented. */
+  binding: string | undefined
+  now: number
+  /** Keep background work (brake refunds) alive past the response. */
+  waitUntil: (p: Promise<unknown>) => void
+}
+
+/** The stores and the authority an attempt may call (the middleware counts the calls). */
+export interface Io {
+  contexts: ContextStore
+  brakes: BrakeStore | undefined
+  authority: AuthorityClient
+}
 
 export interface Workspace {
   minter: TokenMinter
@@ -31,6 +64,16 @@ export interface Workspace {
   /** Authority calls in flight per context handle, in this isolate. */
   inflight: Map<string, Promise<Verdict>>
   /** This request's I/O. */
+  io: Io
+}
+
+/** What the steps after parsing share. */
+interface Attempt {
+  handle: string
+  request: ContextRequest
+  credentials: DigestCredentials
+  nonceAgeSeconds: number
+  incoming: Incoming
   io: Io
 }
 
@@ -258,6 +301,90 @@ async function coalescedInitialAuthentication(
   return attempt
 }
 
+async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Verdict> {
+  // Protocol v1 is validated apart from the header grammar: whatever the authority would refuse
+  // as invalid is the client's error (400), not an outage (503). The body is not hashed yet.
+  const placeholder =
+    a.request.qop === 'auth-int'
+      ? '0'.repeat(hashOf(a.request.algorithm) === 'MD5' ? 32 : 64)
+      : undefined
+  const valid = validateVerifyRequest(toVerifyRequest(o.serverId, a.request, placeholder))
+  if (!valid.ok) {
+    return invalidRequest(`unverifiable_${valid.error.field || 'request'}`, valid.error.message)
+  }
+  const refused = await admit(o, a)
+  if (refused) return refused
+  let request = a.request
+  if (request.qop === 'auth-int') {
+    const bodyHash = await hashBody(o, a)
+    if (bodyHash === undefined) return bodyTooLarge(o.maxAuthIntBody)
+    request = { ...request, bodyHash }
+  }
+  // Milliseconds: a revocation in the same second as the login must still be ordered.
+  const startedAt = Date.now()
+  const answer = await a.io.authority.verify(toVerifyRequest(o.serverId, request, request.bodyHash))
+  if (answer.result === 'fault') {
+    settle(o, a, 'undecided')
+    return authorityUnavailable(`authority_${answer.reason}`, DEFAULTS.retryAfterAuthorityFault)
+  }
+  if (answer.result === 'denied') {
+    // Counted when it was admitted: a wrong password, an unknown user, an algorithm the user's
+    // store cannot serve — all alike.
+    return challengeFor('SEC_E_LOGON_DENIED', `authority_${answer.reason}`)
+  }
+  if (hashOf(answer.algorithm) !== hashOf(request.algorithm)) {
+    settle(o, a, 'undecided')
+    return authorityUnavailable('authority_wrong_algorithm', DEFAULTS.retryAfterAuthorityFault)
+  }
+  settle(o, a, 'succeeded')
+  const established = await a.io.contexts.establish(
+    a.handle,
+    { ...request, principal: answer.principal, sessionKey: answer.sessionKey, startedAt },
+    o.policy
+  )
+  switch (established.kind) {
+    case 'ok':
+      return accept({ ...a, request }, answer.principal, established.rspauth, 'authority')
+    case 'stale':
+      return staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', a.handle)
+    case 'replay':
+      return staleFor('SEC_E_LOGON_DENIED', 'nc_replay', a.handle)
+    case 'taken':
+      return challengeFor('SEC_E_INVALID_HANDLE', 'handle_taken')
+    case 'revoked':
+      return challengeFor('SEC_E_INVALID_HANDLE', 'context_revoked')
+  }
+}
+
+/**
+ * The cached key verified the request (nc recorded) but the authority is due to re-verify the
+ * user. Its verdict decides; when it cannot be reached, the session keeps working for
+ * REVALIDATE_GRACE past the due time, so an authority outage does not end established sessions.
+ */
+async function revalidate(
+  o: ResolvedOptions,
+  a: Attempt,
+  due: Extract<VerifyAnswer, { kind: 'revalidate' }>
+): Promise<Verdict> {
+  const answer = await a.io.authority.verify(
+    toVerifyRequest(o.serverId, a.request, a.request.bodyHash)
+  )
+  if (answer.result === 'ok' && hashOf(answer.algorithm) === hashOf(a.request.algorithm)) {
+    await a.io.contexts.revalidated(a.handle, answer.principal, a.request.now)
+    return accept(a, answer.principal, due.rspauth, 'authority')
+  }
+  if (answer.result === 'denied') {
+    // The authority no longer vouches for this context's user: drop the cached key now.
+    await a.io.contexts.revoke(a.handle, a.request.now, o.policy)
+    return challengeFor('SEC_E_LOGON_DENIED', `authority_${answer.reason}`)
+  }
+  const reason = answer.result === 'fault' ? answer.reason : 'wrong_algorithm'
+  if (a.request.now < due.verifiedAt + o.revalidateAfter + o.revalidateGrace) {
+    return accept(a, due.principal, due.rspauth, 'context', `authority_${reason}`)
+  }
+  return authorityUnavailable(`authority_${reason}`, DEFAULTS.retryAfterAuthorityFault)
+}
+
 /** One Durable Object call; in replay mode `off`, none once the isolate cache is warm. */
 async function verifyWithContext(
   o: ResolvedOptions,
@@ -296,4 +423,128 @@ function verifyFromIsolate(
   }
   if (req.nonceExpired) return { kind: 'stale' }
   return { kind: 'ok', principal: row.principal, rspauth: rspauthFor(row, req) }
+}
+
+function accept(
+  a: Attempt,
+  principal: Acceptance['principal'],
+  rspauth: string,
+  verifiedBy: Acceptance['verifiedBy'],
+  deferred?: string
+): Acceptance {
+  return {
+    kind: 'accept',
+    principal,
+    rspauth,
+    verifiedBy,
+    handle: a.handle,
+    algorithm: a.request.algorithm,
+    credentials: a.credentials,
+    nonceAgeSeconds: a.nonceAgeSeconds,
+    deferred,
+  }
+}
+
+/** The attempt as the brakes count it. */
+function counted(o: ResolvedOptions, a: Attempt): BrakeAttempt {
+  // Milliseconds count: a one-second wait measured in whole seconds could be no wait at all.
+  return {
+    bucket: a.request.bucket,
+    realm: o.realm,
+    user: a.request.username,
+    now: Date.now() / 1000,
+  }
+}
+
+/**
+ * Ask the brakes to admit this attempt (counted now, as a failure until settled). Undefined when
+ * admitted; otherwise the refusal: 429, or 503 when the brakes cannot be reached (unbraked
+ * guessing is worse than a short outage of new logins).
+ */
+async function admit(o: ResolvedOptions, a: Attempt): Promise<Verdict | undefined> {
+  if (!a.io.brakes) return undefined
+  try {
+    const verdict = await a.io.brakes.admit(counted(o, a), o.brakePolicy)
+    return verdict.ok ? undefined : rateLimited(verdict)
+  } catch {
+    return authorityUnavailable('brakes_unavailable', DEFAULTS.retryAfterAuthorityFault)
+  }
+}
+
+/**
+ * An admitted attempt is settled in the background: `succeeded` (verified) gives its count back,
+ * `undecided` (the authority could not answer: the client learnt nothing) too.
+ */
+function settle(o: ResolvedOptions, a: Attempt, how: 'succeeded' | 'undecided'): void {
+  const store = a.io.brakes
+  if (!store) return
+  a.incoming.waitUntil(store[how](counted(o, a), o.brakePolicy).catch(() => {}))
+}
+
+/**
+ * A wrong answer that was not admitted first (against a cached key), counted before the answer
+ * leaves; the refusal when the counters now brake this client.
+ */
+async function countFailure(o: ResolvedOptions, a: Attempt): Promise<Verdict | undefined> {
+  if (!a.io.brakes) return undefined
+  const next = await a.io.brakes.recordFailure(counted(o, a), o.brakePolicy).catch(() => undefined)
+  return next && !next.ok ? rateLimited(next) : undefined
+}
+
+/**
+ * H(entity-body) for auth-int, reading at most `maxAuthIntBody` bytes; undefined beyond that.
+ * Only called once a context or the brakes have let the attempt go on. The body is bounded, so
+ * it is read into memory and hashed in one call.
+ */
+async function hashBody(o: ResolvedOptions, a: Attempt): Promise<string | undefined> {
+  const limit = o.maxAuthIntBody
+  if (a.incoming.contentLength !== undefined && a.incoming.contentLength > limit) return undefined
+  const body = a.incoming.body()
+  const chunks: Uint8Array[] = []
+  let size = 0
+  if (body !== null) {
+    const reader = body.getReader()
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      size += value.byteLength
+      if (size > limit) {
+        await reader.cancel().catch(() => {})
+        return undefined
+      }
+      chunks.push(value)
+    }
+  }
+  const bytes = new Uint8Array(size)
+  let at = 0
+  for (const chunk of chunks) {
+    bytes.set(chunk, at)
+    at += chunk.byteLength
+  }
+  return hashHex(hashOf(a.request.algorithm), bytes)
+}
+
+function toVerifyRequest(
+  serverId: string,
+  r: ContextRequest,
+  bodyHash: string | undefined
+): VerifyRequest {
+  return {
+    version: 1,
+    serverId,
+    method: r.method,
+    directives: {
+      username: r.username,
+      userhash: r.userhash,
+      realm: r.realm,
+      nonce: r.nonce,
+      uri: r.uri,
+      response: r.response,
+      algorithm: r.algorithm,
+      qop: r.qop,
+      nc: r.ncRaw,
+      cnonce: r.cnonce,
+    },
+    bodyHash,
+  }
 }

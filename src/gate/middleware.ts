@@ -14,8 +14,8 @@ import { formatAuthenticationInfo } from '../digest/header.ts'
 import { createTokenMinter, type TokenMinter } from '../digest/tokens.ts'
 import type { AlgorithmName } from '../digest/types.ts'
 import { refusalResponse } from './answers.ts'
-import type { Io } from './attempt.ts'
-import { authenticate } from './authenticate.ts'
+import { authenticate, type Io } from './authenticate.ts'
+import type { AuthorityClient } from './authority-client.ts'
 import { clientBucket } from './client-bucket.ts'
 import type { Binding } from './context-types.ts'
 import type { SspiCode } from './decision-log.ts'
@@ -213,7 +213,7 @@ function metered(o: ResolvedOptions) {
       recordFailure: count(brakes.recordFailure.bind(brakes)),
     },
     authority: {
-      verify: (request) => {
+      verify: (request: Parameters<AuthorityClient['verify']>[0]) => {
         meter.authorityCalled = true
         return authority.verify(request)
       },

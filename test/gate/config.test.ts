@@ -5,9 +5,9 @@ import { httpAuthority, parseAnswer } from '../../src/gate/authority-client.ts'
 import { ConfigError, keyId, readConfig } from '../../src/gate/config.ts'
 import { encodeHeaderValue } from '../../src/gate/forward.ts'
 import { DEFAULTS } from '../../src/gate/options.ts'
+import { uriMatchesTarget } from '../../src/gate/request-path.ts'
 import { resolveOptions } from '../../src/gate/resolve-options.ts'
 import { isAllowed, matchRoute, parseRoutes } from '../../src/gate/routes.ts'
-import { uriMatchesTarget } from '../../src/gate/uri-match.ts'
 
 const base = {
   REALM: 'r',

@@ -3,9 +3,8 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { readConfig } from '../../src/gate/config.ts'
 import { DEFAULTS } from '../../src/gate/options.ts'
-import { canonicalizePath } from '../../src/gate/request-path.ts'
+import { canonicalizePath, uriMatchesTarget } from '../../src/gate/request-path.ts'
 import { matchRoute, parseRoutes } from '../../src/gate/routes.ts'
-import { uriMatchesTarget } from '../../src/gate/uri-match.ts'
 import { hostilePath } from './path-spellings.ts'
 
 /** The rule a raw request path gets, as the gate decides it. */
