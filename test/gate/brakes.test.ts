@@ -536,14 +536,16 @@ describe('configuration', () => {
       },
       false
     )
-    expect(c.brakes && c.brakes.policy).toEqual({
-      userFailures: 3,
-      clientFailures: 4,
-      userGlobalFailures: 5,
-      windowSeconds: 6,
-      maxDelaySeconds: 7,
-      authorityCallsPerMinute: 8,
-      knownClientSeconds: 0,
+    expect(c.brakes).toEqual({
+      policy: {
+        userFailures: 3,
+        clientFailures: 4,
+        userGlobalFailures: 5,
+        windowSeconds: 6,
+        maxDelaySeconds: 7,
+        authorityCallsPerMinute: 8,
+        knownClientSeconds: 0,
+      },
     })
   })
 
