@@ -92,7 +92,8 @@ console.log(
     `${(pack.unpackedSize / 1024).toFixed(0)} KiB unpacked`
 )
 
-// The fresh app: the fixtures, and a package.json naming the tarball and the repository's versions.
+// The fresh app: the fixtures, and package.template.json with `<tarball>` and every `<repository>`
+// filled in: the versions the repository itself uses, which the npm cache already holds.
 cpSync(FIXTURES, app, { recursive: true })
 rmSync(join(app, 'package.template.json'))
 const template = readFileSync(join(FIXTURES, 'package.template.json'), 'utf8')
