@@ -40,7 +40,7 @@ export class Brake extends DurableObject {
   /** When the alarm is set (ms), as far as this instance knows. */
   private alarmAt: number | undefined
 
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env)
     this.createTables()
     void ctx.blockConcurrencyWhile(async () => {

@@ -10,7 +10,7 @@ import { DurableObject } from 'cloudflare:workers'
 const REVOCATION_MEMORY_SECONDS = 3600
 
 export class UserContexts extends DurableObject {
-  constructor(ctx: DurableObjectState, env: Env) {
+  constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env)
     ctx.storage.sql.exec(
       'CREATE TABLE IF NOT EXISTS handles (handle TEXT PRIMARY KEY, expires INTEGER NOT NULL)'

@@ -7,8 +7,8 @@ import { env, exports } from 'cloudflare:workers'
 import { Hono } from 'hono'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { createDigestClient } from '../../src/digest/client.ts'
-import { durableObjectContexts } from '../../src/gate/cloudflare.ts'
-import { digestAuth, httpAuthority } from '../../src/gate/index.ts'
+import { durableObjectContexts } from '../../src/entries/cloudflare.ts'
+import { digestAuth, httpAuthority } from '../../src/entries/index.ts'
 import {
   captureDecisions,
   client,

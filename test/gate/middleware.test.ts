@@ -3,8 +3,8 @@ import { env } from 'cloudflare:workers'
 import { Hono } from 'hono'
 import { afterEach, beforeEach, expect, it, vi } from 'vitest'
 import { createDigestClient } from '../../src/digest/client.ts'
-import { durableObjectContexts } from '../../src/gate/cloudflare.ts'
-import { digestAuth, httpAuthority } from '../../src/gate/index.ts'
+import { durableObjectContexts } from '../../src/entries/cloudflare.ts'
+import { digestAuth, httpAuthority } from '../../src/entries/index.ts'
 import { installPeers } from './fakes.ts'
 
 beforeEach(() => {

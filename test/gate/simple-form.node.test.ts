@@ -5,7 +5,7 @@
 import { Hono } from 'hono'
 import { expect, it } from 'vitest'
 import { createDigestClient } from '../../src/digest/client.ts'
-import { digestAuth } from '../../src/gate/index.ts'
+import { digestAuth } from '../../src/entries/index.ts'
 
 it('logs a user in, refuses a wrong password and a replay, under Node', async () => {
   const app = new Hono()

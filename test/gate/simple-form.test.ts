@@ -7,8 +7,8 @@ import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { baseHA1 } from '../../src/digest/algorithms.ts'
 import { createDigestClient } from '../../src/digest/client.ts'
-import type { DigestAuthOptions } from '../../src/gate/index.ts'
-import { digestAuth, memoryContexts } from '../../src/gate/index.ts'
+import type { DigestAuthOptions } from '../../src/entries/index.ts'
+import { digestAuth, memoryContexts } from '../../src/entries/index.ts'
 
 const REALM = 'api'
 

@@ -4,29 +4,20 @@
  * expectation that fails; prints one line per check that held.
  */
 import assert from 'node:assert/strict'
-import { type DecisionLog, type DigestAuthVariables, digestAuth } from 'digest-gate'
+import { type DecisionLog, digestAuth } from 'digest-gate'
 import { createDigestClient } from 'digest-gate/client'
 import { Hono } from 'hono'
-import { memoryAuthority, memoryContexts } from './memory.ts'
 
 const realm = 'package-check'
 const decisions: DecisionLog[] = []
 
-const app = new Hono<{ Variables: DigestAuthVariables }>()
+// The basicAuth-simple form: users, and nothing else to set up. c.var.digestAuth is typed.
+const app = new Hono()
 app.use(
   '/private/*',
-  // TODO(simple form): digestAuth({ realm, users: { alice: 'wonderland' } }), and memory.ts goes.
   digestAuth({
     realm,
-    serverId: 'node-check',
-    nonceKeys: {
-      current: {
-        id: 1,
-        secret: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64url'),
-      },
-    },
-    authority: memoryAuthority(realm, { alice: 'wonderland' }),
-    contexts: memoryContexts(),
+    users: { alice: 'wonderland' },
     onDecision: (entry) => decisions.push(entry),
   })
 )
