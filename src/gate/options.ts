@@ -5,10 +5,13 @@ import type { ReplayMode } from '../digest/nc-window.ts'
 import type { TokenKeys } from '../digest/tokens.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
 import type { AuthorityClient } from './authority-client.ts'
-import type { BrakePolicy, BrakeVerdict } from './brake-policy.ts'
+import type { BrakePolicy, BrakeStore } from './brake-policy.ts'
 import type { ContextStore } from './context-store.ts'
 import type { Binding } from './context-types.ts'
 import type { DecisionLog } from './decision-log.ts'
+
+// The brakes' contract lives with their policy; re-exported for code that still imports it here.
+export type { BrakeAttempt, BrakeStore } from './brake-policy.ts'
 
 export type MessageOption =
   | string
@@ -68,36 +71,6 @@ export interface DigestAuthOptions {
   unauthorizedMessage?: MessageOption
   /** Body of 400 responses (the parser's message is added). */
   invalidRequestMessage?: MessageOption
-}
-
-/** One attempt to authenticate, as the brakes count it. */
-export interface BrakeAttempt {
-  /** clientBucket() of the client's address and CF-Worker header. */
-  bucket: string
-  realm: string
-  /** The user name as the client sent it (with userhash, the hash). */
-  user: string
-  /** Unix seconds. */
-  now: number
-}
-
-/**
- * Counters against guessing: per bucket and user, per bucket, per user over all buckets, and each
- * bucket's budget of authority calls. An admitted attempt counts as a failure at once, so parallel
- * attempts cannot outrun the counters; only an answer from the authority takes it back.
- */
-export interface BrakeStore {
-  /** Admit one initial authentication (an authority call): counted now, or refused uncounted. */
-  admit(attempt: BrakeAttempt, policy: BrakePolicy): Promise<BrakeVerdict>
-  /** The admitted attempt verified: take it back (that one only) and know its bucket for the user. */
-  succeeded(attempt: BrakeAttempt, policy: BrakePolicy): Promise<void>
-  /** The authority could not answer (fault): take the attempt back, not its authority call. */
-  undecided(attempt: BrakeAttempt, policy: BrakePolicy): Promise<void>
-  /**
-   * A failure decided without an admission (a wrong response against a cached session key):
-   * counted in the same counters. Answers what the next attempt would be told.
-   */
-  recordFailure(attempt: BrakeAttempt, policy: BrakePolicy): Promise<BrakeVerdict>
 }
 
 export const DEFAULTS = {
