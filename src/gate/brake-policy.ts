@@ -1,6 +1,6 @@
 /**
- * The brakes' policy and the arithmetic of one counter, kept pure so that the Durable Object only
- * stores, and the documented rates follow from one place.
+ * The brakes' contract (BrakeStore), their policy and the arithmetic of one counter, kept pure so
+ * that the stores only store, and the documented rates follow from one place.
  *
  * A counter holds a level: +1 per attempt, draining steadily (`threshold` attempts per
  * `windowSeconds`), so a busy shared address forgets its users' typos as fast as they come.
@@ -46,6 +46,36 @@ export type BrakeReason =
   | 'authority_rate'
 
 export type BrakeVerdict = { ok: true } | { ok: false; retryAfter: number; reason: BrakeReason }
+
+/** One attempt to authenticate, as the brakes count it. */
+export interface BrakeAttempt {
+  /** clientBucket() of the client's address and CF-Worker header. */
+  bucket: string
+  realm: string
+  /** The user name as the client sent it (with userhash, the hash). */
+  user: string
+  /** Unix seconds (fractional: waits are measured in milliseconds). */
+  now: number
+}
+
+/**
+ * Counters against guessing: per bucket and user, per bucket, per user over all buckets, and each
+ * bucket's budget of authority calls. An admitted attempt counts as a failure at once, so parallel
+ * attempts cannot outrun the counters; only an answer from the authority takes it back.
+ */
+export interface BrakeStore {
+  /** Admit one initial authentication (an authority call): counted now, or refused uncounted. */
+  admit(attempt: BrakeAttempt, policy: BrakePolicy): Promise<BrakeVerdict>
+  /** The admitted attempt verified: take it back (that one only) and know its bucket for the user. */
+  succeeded(attempt: BrakeAttempt, policy: BrakePolicy): Promise<void>
+  /** The authority could not answer (fault): take the attempt back, not its authority call. */
+  undecided(attempt: BrakeAttempt, policy: BrakePolicy): Promise<void>
+  /**
+   * A failure decided without an admission (a wrong response against a cached session key):
+   * counted in the same counters. Answers what the next attempt would be told.
+   */
+  recordFailure(attempt: BrakeAttempt, policy: BrakePolicy): Promise<BrakeVerdict>
+}
 
 /** One counter's state. Times are Unix seconds. */
 export interface Counter {
@@ -136,34 +166,4 @@ export function maxAttempts(threshold: number, policy: BrakePolicy, seconds: num
     1 +
     seconds * (threshold / policy.windowSeconds + 1 / policy.maxDelaySeconds)
   )
-}
-
-/** One attempt to authenticate, as the brakes count it. */
-export interface BrakeAttempt {
-  /** clientBucket() of the client's address and CF-Worker header. */
-  bucket: string
-  realm: string
-  /** The user name as the client sent it (with userhash, the hash). */
-  user: string
-  /** Unix seconds (fractional: waits are measured in milliseconds). */
-  now: number
-}
-
-/**
- * Counters against guessing: per bucket and user, per bucket, per user over all buckets, and each
- * bucket's budget of authority calls. An admitted attempt counts as a failure at once, so parallel
- * attempts cannot outrun the counters; only an answer from the authority takes it back.
- */
-export interface BrakeStore {
-  /** Admit one initial authentication (an authority call): counted now, or refused uncounted. */
-  admit(attempt: BrakeAttempt, policy: BrakePolicy): Promise<BrakeVerdict>
-  /** The admitted attempt verified: take it back (that one only) and know its bucket for the user. */
-  succeeded(attempt: BrakeAttempt, policy: BrakePolicy): Promise<void>
-  /** The authority could not answer (fault): take the attempt back, not its authority call. */
-  undecided(attempt: BrakeAttempt, policy: BrakePolicy): Promise<void>
-  /**
-   * A failure decided without an admission (a wrong response against a cached session key):
-   * counted in the same counters. Answers what the next attempt would be told.
-   */
-  recordFailure(attempt: BrakeAttempt, policy: BrakePolicy): Promise<BrakeVerdict>
 }

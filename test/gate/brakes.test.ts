@@ -1,6 +1,7 @@
 /**
  * The brakes against real Durable Objects, with the clock in the test's hands (Date is faked, and
- * the store takes `now`): through the gate with the in-test authority, and at the store.
+ * the store takes `now`): through the gate with the in-test authority, and at the store, where
+ * the same tests also run against the store in memory.
  */
 import {
   createExecutionContext,
@@ -11,15 +12,17 @@ import {
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Brake } from '../../src/gate/brake.ts'
-import type { BrakeAttempt } from '../../src/gate/brake-policy.ts'
 import {
+  type BrakeAttempt,
   type BrakePolicy,
+  type BrakeStore,
   type BrakeVerdict,
   DEFAULT_BRAKE_POLICY,
   maxAttempts,
 } from '../../src/gate/brake-policy.ts'
 import { durableObjectBrakes } from '../../src/gate/brake-store.ts'
 import { ConfigError, readConfig } from '../../src/gate/config.ts'
+import { type MemoryBrakeStore, memoryBrakes } from '../../src/gate/memory-brakes.ts'
 import { buildGate } from '../../src/index.ts'
 import {
   authorization,
@@ -288,27 +291,55 @@ describe('through the gate', () => {
   })
 })
 
-describe('the store', () => {
-  const brakes = durableObjectBrakes(env.BRAKE_COUNTERS)
-  const policy = (p: Partial<BrakePolicy> = {}): BrakePolicy => ({ ...DEFAULT_BRAKE_POLICY, ...p })
-  const at = (bucket: string, user: string, now: number): BrakeAttempt => ({
-    bucket,
-    realm: REALM,
-    user,
-    now,
-  })
-  const bucketObject = (bucket: string) => env.BRAKE_COUNTERS.getByName(`bucket:${bucket}`)
-  const userObject = (user: string) =>
-    env.BRAKE_COUNTERS.getByName(`user:${JSON.stringify([REALM, user])}`)
-  const rows = (stub: DurableObjectStub<Brake>) =>
-    runInDurableObject(stub, (_: Brake, state) => ({
-      counters: state.storage.sql
-        .exec<{ key: string; level: number }>('SELECT key, level FROM counters')
-        .toArray(),
-      budget: state.storage.sql.exec<{ count: number }>('SELECT count FROM budget').toArray(),
-      known: state.storage.sql.exec<{ bucket: string }>('SELECT bucket FROM known').toArray(),
-    }))
+const policy = (p: Partial<BrakePolicy> = {}): BrakePolicy => ({ ...DEFAULT_BRAKE_POLICY, ...p })
+const at = (bucket: string, user: string, now: number): BrakeAttempt => ({
+  bucket,
+  realm: REALM,
+  user,
+  now,
+})
+const bucketName = (bucket: string) => `bucket:${bucket}`
+const userName = (user: string) => `user:${JSON.stringify([REALM, user])}`
 
+/** What one brake object holds, the same whatever the store. */
+interface Rows {
+  counters: { key: string; level: number }[]
+  budget: { count: number }[]
+  known: { bucket: string }[]
+}
+
+const byKey = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : 1)
+
+const objectRows = (stub: DurableObjectStub<Brake>): Promise<Rows> =>
+  runInDurableObject(stub, (_: Brake, state) => ({
+    counters: state.storage.sql
+      .exec<{ key: string; level: number }>('SELECT key, level FROM counters')
+      .toArray()
+      .sort(byKey),
+    budget: state.storage.sql.exec<{ count: number }>('SELECT count FROM budget').toArray(),
+    known: state.storage.sql.exec<{ bucket: string }>('SELECT bucket FROM known').toArray(),
+  }))
+
+function memoryRows(store: MemoryBrakeStore, name: string): Rows {
+  const { counters, budget, known } = store.inspect(name)
+  return {
+    counters: counters.map(({ key, level }) => ({ key, level })).sort(byKey),
+    budget: budget ? [{ count: budget.count }] : [],
+    known: known.map(({ bucket }) => ({ bucket })),
+  }
+}
+
+const memory = memoryBrakes()
+const stores: { kind: string; brakes: BrakeStore; rows: (name: string) => Promise<Rows> }[] = [
+  {
+    kind: 'Durable Objects',
+    brakes: durableObjectBrakes(env.BRAKE_COUNTERS),
+    rows: (name) => objectRows(env.BRAKE_COUNTERS.getByName(name)),
+  },
+  { kind: 'memory', brakes: memory, rows: async (name) => memoryRows(memory, name) },
+]
+
+describe.each(stores)('the store, $kind', ({ kind, brakes, rows }) => {
   it('admits exactly the threshold of parallel attempts', async () => {
     const [bucket, user, now] = [unique('b'), unique('u'), nowSeconds()]
     const verdicts = await Promise.all(
@@ -349,6 +380,27 @@ describe('the store', () => {
     expect((await brakes.admit(at(bucket, user, now), p)).ok).toBe(false)
   })
 
+  it('takes back an undecided attempt but not its authority call', async () => {
+    const [bucket, user] = [unique('b'), unique('u')]
+    const now = nowSeconds()
+    const p = policy({ authorityCallsPerMinute: 3 })
+    for (let i = 0; i < 3; i++) {
+      expect((await brakes.admit(at(bucket, user, now), p)).ok).toBe(true)
+      await brakes.undecided(at(bucket, user, now), p)
+    }
+    expect(await rows(bucketName(bucket))).toEqual({
+      counters: [],
+      budget: [{ count: 3 }],
+      known: [],
+    })
+    expect(await rows(userName(user))).toEqual({ counters: [], budget: [], known: [] })
+    expect(await brakes.admit(at(bucket, user, now), p)).toEqual({
+      ok: false,
+      retryAfter: 60,
+      reason: 'authority_rate',
+    })
+  })
+
   it('when the user object refuses, the bucket takes back its count and its authority call', async () => {
     const [user, first, second] = [unique('u'), unique('b'), unique('b')]
     const now = nowSeconds()
@@ -357,13 +409,13 @@ describe('the store', () => {
     expect((await brakes.admit(at(first, user, now), p)).ok).toBe(true)
     const refused = await brakes.admit(at(second, user, now), p)
     expect(refused).toEqual({ ok: false, retryAfter: 1, reason: 'user_global_failures' })
-    expect(await rows(bucketObject(second))).toEqual({
+    expect(await rows(bucketName(second))).toEqual({
       counters: [],
       budget: [{ count: 0 }],
       known: [],
     })
     // The first bucket's two attempts stay counted.
-    expect((await rows(bucketObject(first))).counters.map((c) => c.level)).toEqual([2, 2])
+    expect((await rows(bucketName(first))).counters.map((c) => c.level)).toEqual([2, 2])
   })
 
   it('answers with the longest wait of all the counters it checks', async () => {
@@ -403,8 +455,20 @@ describe('the store', () => {
     expect((await brakes.admit(at(guesser, user, now), p)).ok).toBe(true)
     expect((await brakes.admit(at(guesser, user, now), p)).ok).toBe(false)
     expect((await brakes.admit(at(home, user, now), p)).ok).toBe(true)
-    expect((await rows(userObject(user))).counters).toEqual([{ key: '*', level: 3 }])
-    expect((await rows(userObject(user))).known).toEqual([{ bucket: home }])
+    expect((await rows(userName(user))).counters).toEqual([{ key: '*', level: 3 }])
+    expect((await rows(userName(user))).known).toEqual([{ bucket: home }])
+  })
+
+  it('keeps the 16 most recently confirmed known buckets of a user', async () => {
+    const user = unique('u')
+    const now = nowSeconds()
+    const homes = Array.from({ length: 18 }, (_, i) => `${unique('b')}-${i}`)
+    for (const [i, home] of homes.entries()) {
+      expect((await brakes.admit(at(home, user, now + i), policy())).ok).toBe(true)
+      await brakes.succeeded(at(home, user, now + i), policy())
+    }
+    const known = (await rows(userName(user))).known.map((k) => k.bucket)
+    expect(known.sort()).toEqual(homes.slice(2).sort())
   })
 
   it('counts failures decided at the edge in all counters, and says what comes next', async () => {
@@ -419,7 +483,7 @@ describe('the store', () => {
       { ok: false, retryAfter: 2, reason: 'user_failures' },
     ])
     expect((await brakes.admit(at(bucket, user, now + 1), p)).ok).toBe(false)
-    expect((await rows(userObject(user))).counters).toEqual([{ key: '*', level: 3 }])
+    expect((await rows(userName(user))).counters).toEqual([{ key: '*', level: 3 }])
   })
 
   it('holds a guesser to the documented rate, from one bucket or from a new bucket each time', async () => {
@@ -452,9 +516,15 @@ describe('the store', () => {
       expect(n).toBeGreaterThanOrEqual(seconds / DEFAULT_BRAKE_POLICY.maxDelaySeconds)
     }
     console.info(
-      `[brakes] greedy guesser over 1 h: ${fromOne} from one bucket, ${fromMany} from a new bucket each time`
+      `[brakes, ${kind}] greedy guesser over 1 h: ${fromOne} from one bucket, ${fromMany} from a new bucket each time`
     )
   }, 30_000)
+})
+
+describe('the store, Durable Objects only', () => {
+  const brakes = durableObjectBrakes(env.BRAKE_COUNTERS)
+  const bucketObject = (bucket: string) => env.BRAKE_COUNTERS.getByName(bucketName(bucket))
+  const userObject = (user: string) => env.BRAKE_COUNTERS.getByName(userName(user))
 
   it('sweeps what has drained, and empties an object once nothing is left', async () => {
     const [user, bucket] = [unique('u'), unique('b')]
@@ -468,21 +538,26 @@ describe('the store', () => {
     // One attempt left in each counter: the bucket's drains in windowSeconds / clientFailures
     // (18 s), the user's in windowSeconds / userFailures (90 s); the budget after a minute.
     await runInDurableObject(stub, (b: Brake) => b.sweep(now + 17))
-    expect(await rows(stub)).toMatchObject({ counters: { length: 2 }, budget: [{ count: 2 }] })
+    expect(await objectRows(stub)).toMatchObject({
+      counters: { length: 2 },
+      budget: [{ count: 2 }],
+    })
     await runInDurableObject(stub, (b: Brake) => b.sweep(now + 18))
-    expect((await rows(stub)).counters.map((c) => c.key)).toEqual([JSON.stringify([REALM, user])])
+    expect((await objectRows(stub)).counters.map((c) => c.key)).toEqual([
+      JSON.stringify([REALM, user]),
+    ])
     await runInDurableObject(stub, (b: Brake) => b.sweep(now + 89))
-    expect(await rows(stub)).toMatchObject({ counters: { length: 1 }, budget: [] })
+    expect(await objectRows(stub)).toMatchObject({ counters: { length: 1 }, budget: [] })
     await runInDurableObject(stub, (b: Brake) => b.sweep(now + 90))
-    expect(await rows(stub)).toEqual({ counters: [], budget: [], known: [] })
+    expect(await objectRows(stub)).toEqual({ counters: [], budget: [], known: [] })
     expect(await runInDurableObject(stub, (_: Brake, s) => s.storage.getAlarm())).toBeNull()
 
     // The user object keeps its known bucket for knownClientSeconds; its alarm then empties it.
     const userStub = userObject(user)
-    expect((await rows(userStub)).known).toEqual([{ bucket }])
+    expect((await objectRows(userStub)).known).toEqual([{ bucket }])
     advance(p.knownClientSeconds + 1)
     expect(await runDurableObjectAlarm(userStub)).toBe(true)
-    expect(await rows(userStub)).toEqual({ counters: [], budget: [], known: [] })
+    expect(await objectRows(userStub)).toEqual({ counters: [], budget: [], known: [] })
     expect(await runInDurableObject(userStub, (_: Brake, s) => s.storage.getAlarm())).toBeNull()
   })
 
@@ -493,12 +568,102 @@ describe('the store', () => {
       for (let i = 0; i < 600; i++)
         b.failFromBucket(JSON.stringify([REALM, `n${i}`]), now + i, policy())
     })
-    const { counters } = await rows(stub)
+    const { counters } = await objectRows(stub)
     expect(counters).toHaveLength(512)
     expect(counters.some((c) => c.key === '*')).toBe(true)
     // The newest survive; the oldest (closest to draining) went first.
     expect(counters.some((c) => c.key === JSON.stringify([REALM, 'n599']))).toBe(true)
     expect(counters.some((c) => c.key === JSON.stringify([REALM, 'n0']))).toBe(false)
+  })
+})
+
+describe('the store, memory only', () => {
+  it('keeps at most 512 counters in one object, the bucket’s own always among them', async () => {
+    const store = memoryBrakes()
+    const [bucket, now] = [unique('b'), nowSeconds()]
+    // Far from draining, so the sweeps on the way delete nothing.
+    const p = policy({ windowSeconds: 1_000_000 })
+    for (let i = 0; i < 600; i++) await store.recordFailure(at(bucket, `n${i}`, now + i), p)
+    const { counters } = memoryRows(store, bucketName(bucket))
+    expect(counters).toHaveLength(512)
+    expect(counters.some((c) => c.key === '*')).toBe(true)
+    expect(counters.some((c) => c.key === JSON.stringify([REALM, 'n599']))).toBe(true)
+    expect(counters.some((c) => c.key === JSON.stringify([REALM, 'n0']))).toBe(false)
+  })
+
+  it('sweeps drained objects lazily, at most once a minute, on the next call', async () => {
+    const store = memoryBrakes()
+    const [user, bucket] = [unique('u'), unique('b')]
+    const now = nowSeconds()
+    const p = policy()
+    await store.admit(at(bucket, user, now), p)
+    await store.admit(at(bucket, user, now), p)
+    await store.succeeded(at(bucket, user, now), p)
+    expect(store.size).toBe(2)
+    // 30 s on, the bucket's own counter has drained (18 s), but the last sweep was under a minute
+    // ago: nothing is swept yet. The call's own objects are new.
+    await store.recordFailure(at(unique('b'), unique('u'), now + 30), p)
+    expect(store.size).toBe(4)
+    expect(memoryRows(store, bucketName(bucket)).counters).toHaveLength(2)
+    // 130 s on, that call sweeps first. The bucket object has drained entirely (its counters by
+    // 18 s and 90 s, its budget by 60 s) and is gone, and so are the objects of the call at 30 s
+    // (by 120 s); the user object stays for its known bucket.
+    await store.recordFailure(at(unique('b'), unique('u'), now + 130), p)
+    expect(store.size).toBe(3)
+    expect(memoryRows(store, bucketName(bucket))).toEqual({ counters: [], budget: [], known: [] })
+    expect(memoryRows(store, userName(user))).toEqual({
+      counters: [],
+      budget: [],
+      known: [{ bucket }],
+    })
+    // Objects looked up and left empty (a refund of nothing) do not linger either.
+    await store.undecided(at(unique('b'), unique('u'), now + 131), p)
+    expect(store.size).toBe(5)
+    await store.recordFailure(at(unique('b'), unique('u'), now + 300), p)
+    expect(store.size).toBe(3)
+    // The known bucket expires with its time, then the user object goes too.
+    await store.recordFailure(at(unique('b'), unique('u'), now + p.knownClientSeconds + 1), p)
+    expect(memoryRows(store, userName(user)).known).toEqual([])
+    expect(store.size).toBe(2)
+  })
+
+  it('holds at most maxObjects, evicting the object that would be empty soonest', async () => {
+    const store = memoryBrakes({ maxObjects: 6 })
+    const [victim, home] = [unique('u'), unique('b')]
+    const now = nowSeconds()
+    const p = policy({ userFailures: 3, userGlobalFailures: 3 })
+    // A guesser drives the victim's counters from one bucket past the threshold: they drain
+    // in 1200 s.
+    for (let i = 0; i < 4; i++) await store.recordFailure(at(home, victim, now), p)
+    expect(await store.admit(at(home, victim, now), p)).toMatchObject({ ok: false })
+    // Then sprays fresh buckets and names: one attempt each, drained within 300 s.
+    let peak = 0
+    for (let i = 0; i < 20; i++) {
+      await store.recordFailure(at(unique('b'), unique('u'), now + 1), p)
+      peak = Math.max(peak, store.size)
+    }
+    expect(peak).toBe(6)
+    // The victim's counters, fullest, were never evicted: still braked.
+    expect(memoryRows(store, bucketName(home)).counters).toHaveLength(2)
+    expect(memoryRows(store, userName(victim)).counters).toEqual([{ key: '*', level: 4 }])
+    expect(await store.admit(at(home, victim, now + 1), p)).toMatchObject({ ok: false })
+  })
+
+  it('forgets counts when it must evict them: their guesser starts afresh', async () => {
+    const store = memoryBrakes({ maxObjects: 2 })
+    const [user, bucket] = [unique('u'), unique('b')]
+    const now = nowSeconds()
+    const p = policy({ userFailures: 1, userGlobalFailures: 1 })
+    await store.recordFailure(at(bucket, user, now), p)
+    expect((await store.admit(at(bucket, user, now), p)).ok).toBe(false)
+    // Another user from another bucket: both objects of the first attempt are evicted.
+    await store.recordFailure(at(unique('b'), unique('u'), now), p)
+    expect(store.size).toBe(2)
+    expect((await store.admit(at(bucket, user, now), p)).ok).toBe(true)
+  })
+
+  it.each([0, 1, 2.5, Number.NaN])('refuses maxObjects %s', (maxObjects) => {
+    expect(() => memoryBrakes({ maxObjects })).toThrow(RangeError)
   })
 })
 

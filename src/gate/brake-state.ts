@@ -1,0 +1,285 @@
+/**
+ * What one brake object decides, whatever holds its rows: the Brake Durable Object keeps them in
+ * SQLite (brake.ts), memoryBrakes() in the process's memory (memory-brakes.ts). One logic, so both
+ * count, refuse, evict and forget alike.
+ *
+ * Two kinds of object (named by composeBrakes(), brake-store.ts):
+ * - a bucket object, one per client bucket: the bucket's counter over all users, one counter per
+ *   user tried from it, and its budget of authority calls;
+ * - a user object, one per realm and user name: the user's counter over all buckets, and the
+ *   buckets the user recently logged in from (known: their attempts skip that counter's check).
+ * Every method reads, decides and writes in one synchronous block over a synchronous storage, so
+ * parallel attempts cannot all pass one check. Counters drain (brake-policy.ts); sweep() deletes
+ * what has drained and tells the storage what is left.
+ */
+import {
+  type BrakePolicy,
+  type BrakeReason,
+  type BrakeVerdict,
+  type Counter,
+  counted,
+  emptyAt,
+  refunded,
+  waitFor,
+} from './brake-policy.ts'
+
+/** The key of the object's own counter: the bucket's over all users, or the user's over all buckets. */
+export const ALL = '*'
+
+/**
+ * Counters one object keeps at most. A guesser cycling user names from one bucket first evicts
+ * its own rows: the eviction takes the row closest to draining, and the bucket's own counter
+ * (never evicted) keeps slowing it meanwhile.
+ */
+export const MAX_COUNTERS = 512
+
+/** Known buckets kept per user; the least recently confirmed goes first. */
+export const MAX_KNOWN = 16
+
+/** Sweeps run at most this often: rows drained a little late cost nothing. */
+export const SWEEP_BATCH_SECONDS = 60
+
+/** The authority-call budget is counted per minute from its first call. */
+const BUDGET_SECONDS = 60
+
+/** A bucket's authority calls in the current minute. */
+export interface CallBudget {
+  count: number
+  /** When the minute began (the first call's time). */
+  since: number
+}
+
+export interface KnownBucket {
+  bucket: string
+  /** Known until then (Unix seconds). */
+  until: number
+}
+
+/** When the rows left after a sweep fall due: the first of them, and the last. */
+export interface Remaining {
+  first: number
+  last: number
+}
+
+/**
+ * The rows of one object: its counters by key, its budget (one row or none) and its known
+ * buckets. Synchronous, so a decision is never split by an await. Times are Unix seconds.
+ */
+export interface BrakeStorage {
+  counter(key: string): Counter | undefined
+  /** Write a counter, with the time it will have drained to nothing. */
+  putCounter(key: string, counter: Counter, emptyAt: number): void
+  deleteCounter(key: string): void
+  counterCount(): number
+  /** Delete the `n` counters that drain first, never the one keyed `keep`. */
+  evictCounters(n: number, keep: string): void
+  /** Delete the counters drained by `now`; answer when the remaining ones drain. */
+  sweepCounters(now: number): Remaining | undefined
+  budget(): CallBudget | undefined
+  /** Write the budget row; undefined deletes it. */
+  putBudget(budget: CallBudget | undefined): void
+  knownBuckets(): KnownBucket[]
+  knownUntil(bucket: string): number | undefined
+  putKnown(bucket: string, until: number): void
+  deleteKnown(bucket: string): void
+  /** A row just written falls due at `at`: sweep() should run by then (or soon after). */
+  dueForSweep(at: number, now: number): void
+}
+
+export class BrakeState {
+  private readonly storage: BrakeStorage
+
+  constructor(storage: BrakeStorage) {
+    this.storage = storage
+  }
+
+  // ---- Bucket objects. `user` is the user's key (JSON of realm and name), never ALL.
+
+  /** Admit one attempt for `user` from this bucket: checked and counted, or refused uncounted. */
+  admitFromBucket(user: string, now: number, policy: BrakePolicy): BrakeVerdict {
+    const verdict = this.bucketVerdict(user, now, policy)
+    if (!verdict.ok) return verdict
+    this.count(ALL, policy.clientFailures, now, policy)
+    this.count(user, policy.userFailures, now, policy)
+    this.spendCall(now)
+    return verdict
+  }
+
+  /**
+   * Take back one admitted attempt; with `returnCall`, its authority call too (it never happened).
+   * Answers what the next attempt would be told.
+   */
+  refundToBucket(
+    user: string,
+    now: number,
+    policy: BrakePolicy,
+    returnCall: boolean
+  ): BrakeVerdict {
+    this.refund(ALL, policy.clientFailures, now, policy)
+    this.refund(user, policy.userFailures, now, policy)
+    if (returnCall) this.returnCall(now)
+    return this.bucketVerdict(user, now, policy)
+  }
+
+  /** Count a failure that was not admitted first; answers what the next attempt would be told. */
+  failFromBucket(user: string, now: number, policy: BrakePolicy): BrakeVerdict {
+    this.count(ALL, policy.clientFailures, now, policy)
+    this.count(user, policy.userFailures, now, policy)
+    return this.bucketVerdict(user, now, policy)
+  }
+
+  // ---- User objects.
+
+  /** Admit one attempt for this user from `bucket`: checked (unless known) and counted. */
+  admitForUser(bucket: string, now: number, policy: BrakePolicy): BrakeVerdict {
+    const verdict = this.userVerdict(bucket, now, policy)
+    if (verdict.ok) this.count(ALL, policy.userGlobalFailures, now, policy)
+    return verdict
+  }
+
+  /** Take back one admitted attempt; a verified one also makes `bucket` known for this user. */
+  settleForUser(bucket: string, now: number, policy: BrakePolicy, verified: boolean): void {
+    this.refund(ALL, policy.userGlobalFailures, now, policy)
+    if (verified && policy.knownClientSeconds > 0) {
+      this.remember(bucket, now + policy.knownClientSeconds, now)
+    }
+  }
+
+  /** Count a failure that was not admitted first; answers what the next attempt would be told. */
+  failForUser(bucket: string, now: number, policy: BrakePolicy): BrakeVerdict {
+    this.count(ALL, policy.userGlobalFailures, now, policy)
+    return this.userVerdict(bucket, now, policy)
+  }
+
+  // ---- Sweeping.
+
+  /**
+   * Delete what has drained or expired by `now`. Answers when what is left falls due;
+   * undefined = nothing is left, the object may be emptied.
+   */
+  sweep(now: number): Remaining | undefined {
+    const s = this.storage
+    let left = s.sweepCounters(now)
+    const budget = s.budget()
+    if (budget && budget.since + BUDGET_SECONDS <= now) s.putBudget(undefined)
+    else if (budget) left = widen(left, budget.since + BUDGET_SECONDS)
+    for (const { bucket, until } of s.knownBuckets()) {
+      if (until <= now) s.deleteKnown(bucket)
+      else left = widen(left, until)
+    }
+    return left
+  }
+
+  // ---- Internals.
+
+  private bucketVerdict(user: string, now: number, policy: BrakePolicy): BrakeVerdict {
+    return longest([
+      this.check(ALL, policy.clientFailures, now, policy, 'client_failures'),
+      this.check(user, policy.userFailures, now, policy, 'user_failures'),
+      this.checkCalls(now, policy),
+    ])
+  }
+
+  private userVerdict(bucket: string, now: number, policy: BrakePolicy): BrakeVerdict {
+    if (this.isKnown(bucket, now)) return { ok: true }
+    return this.check(ALL, policy.userGlobalFailures, now, policy, 'user_global_failures')
+  }
+
+  private check(
+    key: string,
+    threshold: number,
+    now: number,
+    policy: BrakePolicy,
+    reason: BrakeReason
+  ): BrakeVerdict {
+    const wait = waitFor(this.storage.counter(key), threshold, now, policy)
+    // Times may be fractional (ms precision); Retry-After is whole seconds, never less than the wait.
+    return wait > 0 ? { ok: false, retryAfter: Math.ceil(wait), reason } : { ok: true }
+  }
+
+  private count(key: string, threshold: number, now: number, policy: BrakePolicy): void {
+    const before = this.storage.counter(key)
+    if (!before && key !== ALL) this.makeRoom()
+    this.write(key, counted(before, threshold, now, policy), threshold, policy, now)
+  }
+
+  private refund(key: string, threshold: number, now: number, policy: BrakePolicy): void {
+    const after = refunded(this.storage.counter(key), threshold, now, policy)
+    if (after) this.write(key, after, threshold, policy, now)
+    else this.storage.deleteCounter(key)
+  }
+
+  private write(
+    key: string,
+    c: Counter,
+    threshold: number,
+    policy: BrakePolicy,
+    now: number
+  ): void {
+    const empty = emptyAt(c, threshold, policy)
+    this.storage.putCounter(key, c, empty)
+    this.storage.dueForSweep(empty, now)
+  }
+
+  /** Before a new counter: evict the one closest to draining if the object is full. */
+  private makeRoom(): void {
+    const rows = this.storage.counterCount()
+    if (rows >= MAX_COUNTERS) this.storage.evictCounters(rows - MAX_COUNTERS + 1, ALL)
+  }
+
+  private checkCalls(now: number, policy: BrakePolicy): BrakeVerdict {
+    const budget = this.callWindow(now)
+    if (!budget || budget.count < policy.authorityCallsPerMinute) return { ok: true }
+    const retryAfter = Math.max(1, Math.ceil(budget.since + BUDGET_SECONDS - now))
+    return { ok: false, retryAfter, reason: 'authority_rate' }
+  }
+
+  private spendCall(now: number): void {
+    const budget = this.callWindow(now)
+    const since = budget?.since ?? now
+    this.storage.putBudget({ count: (budget?.count ?? 0) + 1, since })
+    this.storage.dueForSweep(since + BUDGET_SECONDS, now)
+  }
+
+  private returnCall(now: number): void {
+    const budget = this.callWindow(now)
+    if (budget && budget.count > 0) {
+      this.storage.putBudget({ count: budget.count - 1, since: budget.since })
+    }
+  }
+
+  /** The current minute's authority calls; undefined once that minute is over. */
+  private callWindow(now: number): CallBudget | undefined {
+    const budget = this.storage.budget()
+    return budget && now < budget.since + BUDGET_SECONDS ? budget : undefined
+  }
+
+  private isKnown(bucket: string, now: number): boolean {
+    const until = this.storage.knownUntil(bucket)
+    return until !== undefined && now < until
+  }
+
+  private remember(bucket: string, until: number, now: number): void {
+    const s = this.storage
+    s.putKnown(bucket, until)
+    const known = s.knownBuckets()
+    if (known.length > MAX_KNOWN) {
+      known.sort((a, b) => b.until - a.until)
+      for (const { bucket: stale } of known.slice(MAX_KNOWN)) s.deleteKnown(stale)
+    }
+    s.dueForSweep(until, now)
+  }
+}
+
+/** Ok if every check passes; else the refusal that waits longest, so waiting it passes them all. */
+function longest(verdicts: BrakeVerdict[]): BrakeVerdict {
+  let worst: BrakeVerdict = { ok: true }
+  for (const v of verdicts) {
+    if (!v.ok && (worst.ok || v.retryAfter > worst.retryAfter)) worst = v
+  }
+  return worst
+}
+
+function widen(r: Remaining | undefined, at: number): Remaining {
+  return r ? { first: Math.min(r.first, at), last: Math.max(r.last, at) } : { first: at, last: at }
+}
