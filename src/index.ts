@@ -61,8 +61,7 @@ export function buildGate(env: GateEnv): App {
   // alone is forwarded.
   app.use('*', async (c, next) => {
     const { pathname } = new URL(c.req.url)
-    const allowParameters = config.auth.allowPathParameters ?? false
-    const canonical = canonicalizePath(pathname, { allowParameters })
+    const canonical = canonicalizePath(pathname, { allowParameters: config.allowPathParameters })
     if (!canonical.ok) {
       console.log(
         JSON.stringify({

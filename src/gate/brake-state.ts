@@ -88,9 +88,12 @@ export interface BrakeStorage {
 
 export class BrakeState {
   private readonly storage: BrakeStorage
+  private readonly maxCounters: number
 
-  constructor(storage: BrakeStorage) {
+  /** `maxCounters`: counters one object keeps at most (its own always among them). */
+  constructor(storage: BrakeStorage, maxCounters = MAX_COUNTERS) {
     this.storage = storage
+    this.maxCounters = maxCounters
   }
 
   // ---- Bucket objects. `user` is the user's key (JSON of realm and name), never ALL.
@@ -224,7 +227,7 @@ export class BrakeState {
   /** Before a new counter: evict the one closest to draining if the object is full. */
   private makeRoom(): void {
     const rows = this.storage.counterCount()
-    if (rows >= MAX_COUNTERS) this.storage.evictCounters(rows - MAX_COUNTERS + 1, ALL)
+    if (rows >= this.maxCounters) this.storage.evictCounters(rows - this.maxCounters + 1, ALL)
   }
 
   private checkCalls(now: number, policy: BrakePolicy): BrakeVerdict {

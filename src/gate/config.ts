@@ -40,7 +40,6 @@ const AUTH_VARS = {
   REVALIDATE_GRACE: ['revalidateGrace', int(0)],
   AUTH_INT_MAX_BODY: ['maxAuthIntBody', int(1)],
   BINDING: ['binding', oneOf(['none', 'address', 'client-cert'])],
-  ALLOW_PATH_PARAMETERS: ['allowPathParameters', bool],
 } as const satisfies Record<string, readonly [keyof DigestAuthOptions, Parse<unknown>]>
 
 /** The brakes' policy read from variables. */
@@ -68,6 +67,7 @@ export type GateVars = Partial<
     | 'IDENTITY_HEADER_GROUPS'
     | 'IDENTITY_HEADER_ASSERTION'
     | 'STRIP_HEADERS'
+    | 'ALLOW_PATH_PARAMETERS'
     | 'ROUTES'
     | 'BRAKES',
     string
@@ -84,6 +84,8 @@ export interface GateConfig {
   authority: { url: string | undefined; token: string; timeoutMs: number }
   forward: ForwardOptions
   routes: RouteRule[]
+  /** Keep `;` segment parameters (rules match the path without them) instead of answering 400. */
+  allowPathParameters: boolean
   adminToken: string | undefined
 }
 
@@ -156,6 +158,9 @@ export function readConfig(
       realm,
     },
     routes: routes(vars.ROUTES),
+    allowPathParameters:
+      optional(vars.ALLOW_PATH_PARAMETERS, bool, 'ALLOW_PATH_PARAMETERS') ??
+      DEFAULTS.worker.allowPathParameters,
     adminToken: adminToken(vars.ADMIN_TOKEN),
   }
 }

@@ -18,9 +18,9 @@
  * makes that user wait like everyone else.
  *
  * Size (V8, measured): an object with a counter or two takes about 0.8 KB (10,000: 8 MB). A bucket
- * that cycles user names grows to 512 counters of about 200 bytes (100 KB), so a guesser holding
- * thousands of buckets, each spraying for hours past its brakes, could push the store towards
- * `maxObjects` × 100 KB (1 GB at the default).
+ * that cycles user names keeps at most MEMORY_MAX_COUNTERS counters of about 200 bytes (6.4 KB), so
+ * even a guesser holding thousands of buckets cannot push the store past `maxObjects` × 7 KB (about
+ * 70 MB at the default).
  */
 import type { BrakeStore, Counter } from './brake-policy.ts'
 import {
@@ -56,6 +56,12 @@ export interface MemoryBrakeStore extends BrakeStore {
 }
 
 export const DEFAULT_MAX_BRAKE_OBJECTS = 10_000
+
+/**
+ * Counters one object keeps in memory (the Durable Object keeps 512): a bucket cycling user names
+ * evicts its per-user counters sooner, while its own counter over all users keeps braking it.
+ */
+export const MEMORY_MAX_COUNTERS = 32
 
 export function memoryBrakes(options: MemoryBrakesOptions = {}): MemoryBrakeStore {
   const maxObjects = options.maxObjects ?? DEFAULT_MAX_BRAKE_OBJECTS
@@ -99,7 +105,7 @@ class MemoryBrakeObjects {
     if (!object) {
       if (this.objects.size >= this.maxObjects) this.makeRoom(now)
       const storage = new MemoryBrakeStorage()
-      object = { storage, state: new BrakeState(storage) }
+      object = { storage, state: new BrakeState(storage, MEMORY_MAX_COUNTERS) }
       this.objects.set(name, object)
     }
     return object.state

@@ -85,7 +85,7 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
     const now = Math.floor(started / 1000)
     const minter = await minterFor()
     const url = new URL(c.req.url)
-    const path = c.get('requestPath') ?? canonicalPathOf(o, url.pathname)
+    const path = c.get('requestPath') ?? canonicalPathOf(url.pathname)
     const meter = metered(o)
     let verdict: Verdict
     if (typeof path !== 'string') verdict = path
@@ -180,9 +180,12 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
   }
 }
 
-/** The canonical request path, or the refusal of one that cannot be read one way. */
-function canonicalPathOf(o: ResolvedOptions, pathname: string): string | Verdict {
-  const canonical = canonicalizePath(pathname, { allowParameters: o.allowPathParameters })
+/**
+ * The canonical request path, or the refusal of one that cannot be read one way. Here it serves
+ * the `uri` check only (the app's router has already chosen the route), so `;` parameters pass.
+ */
+function canonicalPathOf(pathname: string): string | Verdict {
+  const canonical = canonicalizePath(pathname, { allowParameters: true })
   if (canonical.ok) return canonical.path
   return invalidRequest(`path_${canonical.reason}`, `request path refused: ${canonical.message}`)
 }

@@ -95,11 +95,6 @@ interface CommonOptions {
    */
   binding?: Binding
   /**
-   * Keep `;` segment parameters in paths (matrix parameters) instead of answering 400; used when
-   * the middleware canonicalises the request path itself. @default false
-   */
-  allowPathParameters?: boolean
-  /**
    * Brakes against password guessing (growing waits, never a lockout). `false` turns them off.
    * Default: on, counted in this process's memory; on Cloudflare give `durableObjectBrakes()`.
    */
@@ -156,7 +151,6 @@ export const DEFAULTS = {
   revalidateGrace: 3600,
   maxAuthIntBody: 1024 * 1024,
   binding: 'none' as Binding,
-  allowPathParameters: false,
   brakePolicy: DEFAULT_BRAKE_POLICY,
   /** Wrong answers from one bucket a context verifies before the brakes must admit the next. */
   freeMismatchesWithBrakes: 1,
@@ -182,5 +176,7 @@ export const DEFAULTS = {
       'cf-access-authenticated-user-email',
     ],
     brakes: true,
+    /** `;` segment parameters in paths: refused unless the origin needs them (routes match without). */
+    allowPathParameters: false,
   },
 } as const

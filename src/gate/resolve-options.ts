@@ -57,7 +57,6 @@ export function resolveOptions(options: DigestAuthOptions): ResolvedOptions {
     revalidateGrace: DEFAULTS.revalidateGrace,
     maxAuthIntBody: DEFAULTS.maxAuthIntBody,
     binding: DEFAULTS.binding,
-    allowPathParameters: DEFAULTS.allowPathParameters,
     onDecision: logDecision,
     ...given,
   }

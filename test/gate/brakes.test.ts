@@ -22,7 +22,11 @@ import {
 } from '../../src/gate/brake-policy.ts'
 import { durableObjectBrakes } from '../../src/gate/brake-store.ts'
 import { ConfigError, readConfig } from '../../src/gate/config.ts'
-import { type MemoryBrakeStore, memoryBrakes } from '../../src/gate/memory-brakes.ts'
+import {
+  MEMORY_MAX_COUNTERS,
+  type MemoryBrakeStore,
+  memoryBrakes,
+} from '../../src/gate/memory-brakes.ts'
 import { buildGate } from '../../src/index.ts'
 import {
   authorization,
@@ -578,14 +582,14 @@ describe('the store, Durable Objects only', () => {
 })
 
 describe('the store, memory only', () => {
-  it('keeps at most 512 counters in one object, the bucket’s own always among them', async () => {
+  it(`keeps at most ${MEMORY_MAX_COUNTERS} counters in one object, the bucket’s own always among them`, async () => {
     const store = memoryBrakes()
     const [bucket, now] = [unique('b'), nowSeconds()]
     // Far from draining, so the sweeps on the way delete nothing.
     const p = policy({ windowSeconds: 1_000_000 })
     for (let i = 0; i < 600; i++) await store.recordFailure(at(bucket, `n${i}`, now + i), p)
     const { counters } = memoryRows(store, bucketName(bucket))
-    expect(counters).toHaveLength(512)
+    expect(counters).toHaveLength(MEMORY_MAX_COUNTERS)
     expect(counters.some((c) => c.key === '*')).toBe(true)
     expect(counters.some((c) => c.key === JSON.stringify([REALM, 'n599']))).toBe(true)
     expect(counters.some((c) => c.key === JSON.stringify([REALM, 'n0']))).toBe(false)

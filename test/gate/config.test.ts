@@ -71,7 +71,6 @@ describe('readConfig', () => {
         REVALIDATE_GRACE: '0',
         AUTH_INT_MAX_BODY: '9',
         BINDING: 'address',
-        ALLOW_PATH_PARAMETERS: 'true',
         BRAKES: 'false',
       },
       false
@@ -92,7 +91,6 @@ describe('readConfig', () => {
       revalidateGrace: 0,
       maxAuthIntBody: 9,
       binding: 'address',
-      allowPathParameters: true,
     })
     expect(c.brakes).toBe(false)
     expect(c.forward.issuer).toBe('g1')

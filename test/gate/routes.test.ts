@@ -159,7 +159,7 @@ describe('configuration', () => {
 
   it('refuses ; parameters and strips the usual identity headers by default', () => {
     const c = readConfig(base, false)
-    expect(c.auth.allowPathParameters ?? DEFAULTS.allowPathParameters).toBe(false)
+    expect(c.allowPathParameters).toBe(false)
     expect(c.forward.stripHeaders).toEqual(DEFAULTS.worker.stripHeaders)
     expect(c.forward.stripHeaders).toContain('remote-user')
   })
@@ -169,7 +169,7 @@ describe('configuration', () => {
       { ...base, ALLOW_PATH_PARAMETERS: 'true', STRIP_HEADERS: ' X-WebAuth-User , X-Email ' },
       false
     )
-    expect(c.auth.allowPathParameters).toBe(true)
+    expect(c.allowPathParameters).toBe(true)
     expect(c.forward.stripHeaders).toEqual(['x-webauth-user', 'x-email'])
     // Blank is unset (the default list); `none` strips nothing beyond the identity headers.
     expect(readConfig({ ...base, STRIP_HEADERS: '' }, false).forward.stripHeaders).toEqual(
