@@ -472,7 +472,7 @@ describe('context lifetime', () => {
     const g = gate({ IDLE_TIMEOUT: '1' })
     const bob = client(g, 'bob', 'builder')
     expect((await bob.fetch('/private/1')).status).toBe(200)
-    // What the slept-through idle timeout did: the quiet spell, and the alarm that ends the session.
+    // The idle timeout passes as it would for real: a quiet spell, then the alarm that ends it.
     const context = contextOf(bob.sent.at(-1)?.authorization)
     await quietSpell(clock, context, 2)
     expect(await runDurableObjectAlarm(context)).toBe(true)
