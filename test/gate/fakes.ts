@@ -199,8 +199,6 @@ export function challengeOf(res: Response): {
   }
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
 /** Build an Authorization header by hand (for replays, forgeries and expired nonces). */
 export async function authorization(o: {
   user: string

@@ -1,9 +1,12 @@
 /**
- * The gate end to end inside workerd: real Durable Objects, the in-test authority and origin.
+ * The gate end to end inside workerd: real Durable Objects, the in-test authority and origin. The
+ * clock is the test's: Date is faked and the objects' timers are held, so lifetimes, idle timeouts,
+ * revalidation and quiet spells are passed by hand, never slept through.
  */
-import { evictDurableObject, listDurableObjectIds } from 'cloudflare:test'
+import { evictDurableObject, listDurableObjectIds, runDurableObjectAlarm } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { readNonceFields } from '../../src/digest/tokens.ts'
 import {
   authorization,
   captureDecisions,
@@ -14,21 +17,33 @@ import {
   GATE,
   gate,
   installPeers,
-  sleep,
 } from './fakes.ts'
-import { fakeClock } from './support/clock.ts'
+import { type FakeClock, fakeClock, holdTimers, quietSpell } from './support/clock.ts'
 
 let authority: FakeAuthority
 let origin: FakeOrigin
+let clock: FakeClock
 
 beforeEach(() => {
   ;({ authority, origin } = installPeers())
+  clock = fakeClock()
+  holdTimers()
 })
 afterEach(() => {
+  vi.useRealTimers()
   vi.restoreAllMocks()
 })
 
-/** Evict every running context object (storage kept), as a restart or an idle eviction would. */
+/** The context object a Digest header's nonce names. */
+function contextOf(authorization: string | null | undefined): DurableObjectStub {
+  const nonce = /nonce="([^"]+)"/.exec(authorization ?? '')?.[1] ?? ''
+  return env.CONTEXTS.getByName(readNonceFields(nonce)?.handle ?? '')
+}
+
+/**
+ * Evict every running context object (storage kept), as a restart or an idle eviction would. The
+ * nc flush timers are held: unless a test let a quiet spell pass, storage holds reservation marks.
+ */
 async function evictAllContexts(): Promise<void> {
   for (const id of await listDurableObjectIds(env.CONTEXTS)) {
     await evictDurableObject(env.CONTEXTS.get(id)).catch(() => {
@@ -256,7 +271,7 @@ describe('nonce lifetime', () => {
   it('answers an expired nonce with stale=true when the response is valid, plain 401 when not', async () => {
     const g = gate({ NONCE_LIFETIME: '1' })
     const challenge = challengeOf(await g(new Request(`${GATE}/private/e`)))
-    await sleep(2100)
+    clock.advance(2)
     const good = await g(
       new Request(`${GATE}/private/e`, {
         headers: {
@@ -308,21 +323,30 @@ describe('nonce lifetime', () => {
   it('sends nextnonce when the nonce nears its end', async () => {
     const g = gate({ NONCE_LIFETIME: '40', NEXTNONCE_LEAD: '39' })
     const challenge = challengeOf(await g(new Request(`${GATE}/private/n`)))
-    await sleep(1100)
-    const res = await g(
-      new Request(`${GATE}/private/n`, {
-        headers: {
-          authorization: await authorization({
-            user: 'bob',
-            password: 'builder',
-            ...challenge,
-            uri: '/private/n',
-          }),
-        },
-      })
-    )
+    const send = async (nc: number) =>
+      g(
+        new Request(`${GATE}/private/n`, {
+          headers: {
+            authorization: await authorization({
+              user: 'bob',
+              password: 'builder',
+              ...challenge,
+              uri: '/private/n',
+              nc,
+            }),
+          },
+        })
+      )
+    const nextnonceOf = (res: Response) =>
+      /nextnonce="([^"]+)"/.exec(res.headers.get('authentication-info') ?? '')?.[1]
+    // 40 s left: not yet inside the 39 s lead.
+    const early = await send(1)
+    expect(early.status).toBe(200)
+    expect(nextnonceOf(early)).toBeUndefined()
+    clock.advance(2)
+    const res = await send(2)
     expect(res.status).toBe(200)
-    const next = /nextnonce="([^"]+)"/.exec(res.headers.get('authentication-info') ?? '')?.[1]
+    const next = nextnonceOf(res)
     expect(next).toBeDefined()
     expect(next).not.toBe(challenge.nonce)
   })
@@ -423,7 +447,8 @@ describe('context lifetime', () => {
     const alice = client(gate(), 'alice', 'wonderland')
     expect((await alice.fetch('/private/q1')).status).toBe(200)
     expect((await alice.fetch('/private/q2')).status).toBe(200)
-    await sleep(2300)
+    // Past the 2 s after which a quiet context writes its exact nc state.
+    await quietSpell(clock, contextOf(alice.sent.at(-1)?.authorization), 3)
     await evictAllContexts()
     expect((await alice.fetch('/private/q3')).status).toBe(200)
     expect(alice.sent.filter((s) => s.status === 401)).toHaveLength(1)
@@ -434,12 +459,12 @@ describe('context lifetime', () => {
     const g = gate({ REVALIDATE_AFTER: '1' })
     const bob = client(g, 'bob', 'builder')
     expect((await bob.fetch('/private/1')).status).toBe(200)
-    await sleep(1100)
+    clock.advance(2)
     expect((await bob.fetch('/private/2')).status).toBe(200)
     expect(authority.calls).toBe(2)
     const user = authority.users.get('bob')
     if (user) user.disabled = true
-    await sleep(1100)
+    clock.advance(2)
     expect((await bob.fetch('/private/3')).status).toBe(401)
   })
 
@@ -447,7 +472,10 @@ describe('context lifetime', () => {
     const g = gate({ IDLE_TIMEOUT: '1' })
     const bob = client(g, 'bob', 'builder')
     expect((await bob.fetch('/private/1')).status).toBe(200)
-    await sleep(2100)
+    // The idle timeout passes as it would for real: a quiet spell, then the alarm that ends it.
+    const context = contextOf(bob.sent.at(-1)?.authorization)
+    await quietSpell(clock, context, 2)
+    expect(await runDurableObjectAlarm(context)).toBe(true)
     const res = await bob.fetch('/private/2')
     expect(res.status).toBe(200)
     expect(authority.calls).toBe(2)
@@ -491,7 +519,6 @@ describe('context lifetime', () => {
 
 describe('guessing against a cached key', () => {
   it('past one free mismatch, each guess from that client must be admitted by the brakes', async () => {
-    const clock = fakeClock()
     const g = gate({ BRAKE_USER_FAILURES: '3' })
     const challenge = challengeOf(await g(new Request(`${GATE}/private/g`)))
     const as = (ip: string, h: string) =>
