@@ -23,7 +23,7 @@ import {
   gate,
   installPeers,
 } from './fakes.ts'
-import { type FakeClock, fakeClock } from './support/clock.ts'
+import { type FakeClock, fakeClock, holdTimers } from './support/clock.ts'
 
 let authority: FakeAuthority
 let origin: FakeOrigin
@@ -32,8 +32,11 @@ let clock: FakeClock
 beforeEach(() => {
   ;({ authority, origin } = installPeers())
   clock = fakeClock()
+  // The objects' quiet-spell timers never fire on their own: an eviction then costs no wait.
+  holdTimers()
 })
 afterEach(() => {
+  vi.useRealTimers()
   vi.restoreAllMocks()
 })
 
