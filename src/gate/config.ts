@@ -165,6 +165,34 @@ export function readConfig(
   }
 }
 
+/**
+ * Each variable's default as text, derived from DEFAULTS: what the README's configuration table
+ * must say (a test holds it to that).
+ */
+export function variableDefaults(): Record<string, string> {
+  const text = (v: unknown) => (Array.isArray(v) ? v.join(',') : String(v))
+  const out: Record<string, string> = {}
+  for (const [name, [key]] of Object.entries(AUTH_VARS)) {
+    if (key in DEFAULTS) out[name] = text(DEFAULTS[key as keyof typeof DEFAULTS])
+  }
+  for (const [name, [key]] of Object.entries(BRAKE_VARS)) {
+    const value = DEFAULTS.brakePolicy[key]
+    out[name] = text(key === 'knownClientSeconds' ? value / 86_400 : value)
+  }
+  const w = DEFAULTS.worker
+  return {
+    ...out,
+    AUTHORITY_TIMEOUT_MS: text(w.authorityTimeoutMs),
+    ORIGIN_TIMEOUT_MS: text(w.originTimeoutMs),
+    IDENTITY_HEADER_USER: w.identityHeaders.user,
+    IDENTITY_HEADER_GROUPS: w.identityHeaders.groups,
+    IDENTITY_HEADER_ASSERTION: w.identityHeaders.assertion,
+    STRIP_HEADERS: text(w.stripHeaders),
+    ALLOW_PATH_PARAMETERS: text(w.allowPathParameters),
+    BRAKES: text(w.brakes),
+  }
+}
+
 /** The options a table names, each parsed from its variable where that is set. */
 function fromTable<T extends Record<string, readonly [string, Parse<unknown>]>>(
   vars: Record<string, string | undefined>,
