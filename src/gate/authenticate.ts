@@ -184,10 +184,11 @@ async function verifyTokens(
     now,
     lifetimeSeconds: o.nonceLifetime,
   })
-  if (!nonce.ok) return challengeFor('SEC_E_INVALID_HANDLE', `nonce_${nonce.reason}`)
+  if (nonce.kind === 'invalid') return challengeFor('SEC_E_INVALID_HANDLE', `nonce_${nonce.reason}`)
   if (creds.opaque !== undefined) {
     const opaque = await minter.verifyOpaque(creds.opaque)
-    if (!opaque.ok) return challengeFor('SEC_E_INVALID_HANDLE', `opaque_${opaque.reason}`)
+    if (opaque.kind === 'invalid')
+      return challengeFor('SEC_E_INVALID_HANDLE', `opaque_${opaque.reason}`)
     if (opaque.handle !== nonce.handle) {
       return challengeFor('SEC_E_INVALID_HANDLE', 'opaque_nonce_mismatch')
     }
