@@ -466,7 +466,7 @@ async function admit(o: ResolvedOptions, a: Attempt): Promise<Verdict | undefine
   if (!a.io.brakes) return undefined
   try {
     const verdict = await a.io.brakes.admit(counted(o, a), o.brakePolicy)
-    return verdict.ok ? undefined : rateLimited(verdict)
+    return verdict.kind === 'admitted' ? undefined : rateLimited(verdict)
   } catch {
     return authorityUnavailable('brakes_unavailable', DEFAULTS.retryAfterAuthorityFault)
   }
@@ -489,7 +489,7 @@ function settle(o: ResolvedOptions, a: Attempt, how: 'succeeded' | 'undecided'):
 async function countFailure(o: ResolvedOptions, a: Attempt): Promise<Verdict | undefined> {
   if (!a.io.brakes) return undefined
   const next = await a.io.brakes.recordFailure(counted(o, a), o.brakePolicy).catch(() => undefined)
-  return next && !next.ok ? rateLimited(next) : undefined
+  return next?.kind === 'braked' ? rateLimited(next) : undefined
 }
 
 /**
