@@ -88,7 +88,7 @@ async function verify(
     )
   }
   const validated = validateVerifyRequest(body.value)
-  if (!validated.ok) {
+  if (validated.kind === 'invalid') {
     log.detail = `invalid_field:${validated.error.field}`
     return errorOutcome(400, 'invalid_request', validated.error.message)
   }
@@ -127,14 +127,14 @@ async function authenticateCaller(
     return { ok: false, outcome: unauthorized(log, 'no_token', 'a valid gate token is required') }
   }
   const check = await verifyGateToken(secret, token)
-  if (check.valid) {
+  if (check.kind === 'valid') {
     log.serverId = check.claims.serverId
     return { ok: true, claims: check.claims }
   }
   return { ok: false, outcome: refusal(check, log) }
 }
 
-function refusal(check: GateTokenCheck & { valid: false }, log: VerifyLogLine): Outcome {
+function refusal(check: Extract<GateTokenCheck, { kind: 'invalid' }>, log: VerifyLogLine): Outcome {
   if (check.reason === 'expired') {
     log.serverId = check.claims.serverId
     const when = new Date(check.claims.expiresAt * 1000).toISOString()

@@ -309,9 +309,10 @@ async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Ve
     a.request.qop === 'auth-int'
       ? '0'.repeat(hashOf(a.request.algorithm) === 'MD5' ? 32 : 64)
       : undefined
-  const valid = validateVerifyRequest(toVerifyRequest(o.serverId, a.request, placeholder))
-  if (!valid.ok) {
-    return invalidRequest(`unverifiable_${valid.error.field || 'request'}`, valid.error.message)
+  const checked = validateVerifyRequest(toVerifyRequest(o.serverId, a.request, placeholder))
+  if (checked.kind === 'invalid') {
+    const { field, message } = checked.error
+    return invalidRequest(`unverifiable_${field || 'request'}`, message)
   }
   const refused = await admit(o, a)
   if (refused) return refused
