@@ -238,7 +238,7 @@ async function fromAnswer(
   w: Workspace
 ): Promise<Verdict> {
   switch (answer.kind) {
-    case 'ok':
+    case 'verified':
       if (a.request.admitted) settle(o, a, 'succeeded')
       return accept(a, answer.principal, answer.rspauth, 'context')
     case 'revalidate':
@@ -345,7 +345,7 @@ async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Ve
     o.policy
   )
   switch (established.kind) {
-    case 'ok':
+    case 'established':
       return accept({ ...a, request }, answer.principal, established.rspauth, 'authority')
     case 'stale':
       return staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', a.handle)
@@ -399,7 +399,7 @@ async function verifyWithContext(
     if (local) return local
   }
   const answer = await a.io.contexts.verify(a.handle, req, o.policy)
-  if (answer.kind === 'ok' && answer.cached) {
+  if (answer.kind === 'verified' && answer.cached) {
     w.isolateCache.put(a.handle, req.bucket, answer.cached, req.now, o.revalidateAfter)
   } else {
     w.isolateCache.delete(a.handle, req.bucket)
@@ -424,7 +424,7 @@ function verifyFromIsolate(
     return undefined
   }
   if (req.nonceExpired) return { kind: 'stale' }
-  return { kind: 'ok', principal: row.principal, rspauth: rspauthFor(row, req) }
+  return { kind: 'verified', principal: row.principal, rspauth: rspauthFor(row, req) }
 }
 
 function accept(

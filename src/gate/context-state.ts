@@ -121,7 +121,7 @@ export class ContextState {
       return { kind: 'revalidate', principal: row.principal, rspauth, verifiedAt: row.verifiedAt }
     }
     const cached = policy.replay === 'off' ? { cached: { ...row } } : {}
-    return { kind: 'ok', principal: row.principal, rspauth, ...cached }
+    return { kind: 'verified', principal: row.principal, rspauth, ...cached }
   }
 
   /** After the authority accepted a request: cache principal and key, record nc, in one step. */
@@ -152,7 +152,7 @@ export class ContextState {
     this.save(row)
     this.scheduler.alarmAt(Math.min(row.expires, req.now + policy.idleTimeout))
     if (req.nonceExpired) return { kind: 'stale' }
-    return { kind: 'ok', rspauth: rspauthFor(row, req) }
+    return { kind: 'established', rspauth: rspauthFor(row, req) }
   }
 
   /** The authority vouched for the user again: keep the session, with the groups it returned. */
