@@ -198,9 +198,9 @@ export class ContextState {
 
   /**
    * End the session once it has run out and drop nc state of expired nonces. Answers when to
-   * sweep next, or `empty` once nothing is left that a valid nonce could still need.
+   * sweep next (`kept`), or `empty` once nothing is left that a valid nonce could still need.
    */
-  sweep(now: number): { empty: true } | { empty: false; next: number | undefined } {
+  sweep(now: number): { kind: 'empty' } | { kind: 'kept'; next: number | undefined } {
     const row = this.load()
     if (row && !row.ended && !row.revoked && hasRunOut(row, now)) this.end(row)
     const nextNonce = this.storage.sweepNonces(now)
@@ -212,7 +212,7 @@ export class ContextState {
     if (!live && nextNonce === undefined && (!row || row.ended || now >= row.expires)) {
       this.row = null
       this.ncStates.clear()
-      return { empty: true }
+      return { kind: 'empty' }
     }
     const rowAt = !row
       ? Number.POSITIVE_INFINITY
@@ -220,7 +220,7 @@ export class ContextState {
         ? Math.min(row.expires, row.lastUsed + row.idleTimeout)
         : row.expires
     const at = Math.min(rowAt, nextNonce ?? Number.POSITIVE_INFINITY)
-    return { empty: false, next: Number.isFinite(at) ? Math.max(at, now + 1) : undefined }
+    return { kind: 'kept', next: Number.isFinite(at) ? Math.max(at, now + 1) : undefined }
   }
 
   /**
