@@ -83,7 +83,7 @@ export async function authenticate(
   w: Workspace
 ): Promise<Verdict> {
   const parsed = parse(req.authorization)
-  if ('kind' in parsed) return parsed
+  if (parsed.kind !== 'parsed') return parsed
   const creds = parsed.credentials
   const algorithm: AlgorithmName = creds.algorithm ?? 'MD5'
   const verdict = await authenticateCredentials(o, req, w, creds, algorithm)
@@ -100,7 +100,7 @@ async function authenticateCredentials(
   const refused = checkOffer(o, creds, algorithm, req)
   if (refused) return refused
   const tokens = await verifyTokens(o, creds, req.now, w.minter)
-  if ('kind' in tokens) return tokens
+  if (tokens.kind !== 'valid') return tokens
 
   const attempt: Attempt = {
     handle: tokens.handle,
@@ -134,12 +134,14 @@ async function authenticateCredentials(
 }
 
 /** Step 1: an Authorization header of the Digest scheme, parsed. */
-function parse(header: string | undefined): { credentials: DigestCredentials } | Verdict {
+function parse(
+  header: string | undefined
+): { kind: 'parsed'; credentials: DigestCredentials } | Verdict {
   if (!header || !/^\s*digest(\s|$)/i.test(header)) {
     return challengeFor('SEC_I_CONTINUE_NEEDED', header ? 'other_scheme' : 'no_credentials')
   }
   try {
-    return { credentials: parseAuthorization(header) }
+    return { kind: 'parsed', credentials: parseAuthorization(header) }
   } catch (err) {
     if (err instanceof DigestError) return invalidRequest(`malformed_${err.code}`, err.message)
     throw err
@@ -178,7 +180,10 @@ async function verifyTokens(
   creds: DigestCredentials,
   now: number,
   minter: TokenMinter
-): Promise<{ handle: string; issuedAt: number; expired: boolean; ageSeconds: number } | Verdict> {
+): Promise<
+  | { kind: 'valid'; handle: string; issuedAt: number; expired: boolean; ageSeconds: number }
+  | Verdict
+> {
   const nonce = await minter.verifyNonce(creds.nonce, {
     serverId: o.serverId,
     now,
@@ -195,6 +200,7 @@ async function verifyTokens(
   }
   // The nonce names the context, so clients that drop the opaque still find theirs.
   return {
+    kind: 'valid',
     handle: nonce.handle,
     issuedAt: nonce.issuedAt,
     expired: nonce.expired,
