@@ -163,7 +163,7 @@ async function revoke(ctx: Context, token: string | undefined, name: string): Pr
     return
   }
   const result = await revokeAtGate(url, token, ctx.realm, name)
-  if (!result.ok) throw new CliError(`the change is saved, but ${result.message}`)
+  if (result.kind !== 'revoked') throw new CliError(`the change is saved, but ${result.message}`)
   ctx.out(result.message)
 }
 
@@ -277,7 +277,7 @@ const COMMANDS: Record<string, (ctx: Context, args: string[]) => Promise<void>> 
       throw new CliError(`cannot read ${file}: ${(error as Error).message}`)
     }
     const parsed = parseHtdigest(text)
-    if (!parsed.ok) {
+    if (parsed.kind === 'invalid') {
       const lines = parsed.problems.map((p) => `${file}:${p.line}: ${p.message}`)
       throw new CliError(`nothing imported, ${file} has bad lines:\n${lines.join('\n')}`)
     }

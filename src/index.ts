@@ -62,7 +62,7 @@ export function buildGate(env: GateEnv): App {
   app.use('*', async (c, next) => {
     const { pathname } = new URL(c.req.url)
     const canonical = canonicalizePath(pathname, { allowParameters: config.allowPathParameters })
-    if (!canonical.ok) {
+    if (canonical.kind === 'refused') {
       console.log(
         JSON.stringify({
           event: 'digest-gate.path_refused',

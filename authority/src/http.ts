@@ -34,7 +34,11 @@ export async function bearerMatches(request: Request, expected: string): Promise
  * oversized body costs no more than `limit` bytes of memory.
  */
 export async function readJsonBody(request: Request, limit: number): Promise<BodyRead> {
-  const tooLarge = { ok: false, status: 413, message: `the body exceeds ${limit} bytes` } as const
+  const tooLarge = {
+    kind: 'refused',
+    status: 413,
+    message: `the body exceeds ${limit} bytes`,
+  } as const
   const declared = Number(request.headers.get('Content-Length') ?? '0')
   if (declared > limit) return tooLarge
   const chunks: Uint8Array[] = []
@@ -62,12 +66,12 @@ export async function readJsonBody(request: Request, limit: number): Promise<Bod
   try {
     text = strictUtf8.decode(bytes)
   } catch {
-    return { ok: false, status: 400, message: 'the body is not valid UTF-8' }
+    return { kind: 'refused', status: 400, message: 'the body is not valid UTF-8' }
   }
   try {
-    return { ok: true, value: JSON.parse(text) }
+    return { kind: 'read', value: JSON.parse(text) }
   } catch {
-    return { ok: false, status: 400, message: 'the body is not valid JSON' }
+    return { kind: 'refused', status: 400, message: 'the body is not valid JSON' }
   }
 }
 
@@ -77,14 +81,14 @@ export function checkRpcBody(value: unknown, limit: number): BodyRead {
   try {
     json = JSON.stringify(value)
   } catch {
-    return { ok: false, status: 400, message: 'the request is not representable as JSON' }
+    return { kind: 'refused', status: 400, message: 'the request is not representable as JSON' }
   }
-  if (json === undefined) return { ok: false, status: 400, message: 'the request is missing' }
+  if (json === undefined) return { kind: 'refused', status: 400, message: 'the request is missing' }
   if (new TextEncoder().encode(json).byteLength > limit) {
-    return { ok: false, status: 413, message: `the request exceeds ${limit} bytes as JSON` }
+    return { kind: 'refused', status: 413, message: `the request exceeds ${limit} bytes as JSON` }
   }
   // Validate the JSON form, exactly what an HTTP caller would have sent.
-  return { ok: true, value: JSON.parse(json) }
+  return { kind: 'read', value: JSON.parse(json) }
 }
 
 export function jsonResponse(status: number, body: unknown, headers?: HeadersInit): Response {

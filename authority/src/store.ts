@@ -190,10 +190,10 @@ export function recordKeys(realm: string, name: string): string[] {
 }
 
 export type Lookup =
-  | { found: true; record: UserRecord }
-  | { found: false; reason: 'unknown_user' | 'invalid_name' }
+  | { kind: 'found'; record: UserRecord }
+  | { kind: 'not_found'; reason: 'unknown_user' | 'invalid_name' }
   /** A stored record under that name that does not decode: `name` is the key's, for the admin. */
-  | { found: false; reason: 'corrupt_record'; name: string }
+  | { kind: 'not_found'; reason: 'corrupt_record'; name: string }
 
 /**
  * Finds a user of a realm by name, or by userhash (hex, for the given hash function). Each path
@@ -205,7 +205,8 @@ export async function findUser(
   username: string,
   by: { userhash: false } | { userhash: true; hash: HashName }
 ): Promise<Lookup> {
-  if (nameProblem('realm', realm) !== undefined) return { found: false, reason: 'invalid_name' }
+  if (nameProblem('realm', realm) !== undefined)
+    return { kind: 'not_found', reason: 'invalid_name' }
   let name = username
   if (by.userhash) {
     const hex = username.toLowerCase()
@@ -215,16 +216,16 @@ export async function findUser(
     if (indexed === null) {
       // The record read of a hit, so that a miss costs the same.
       await kv.get(userKey(realm, '\u0000'))
-      return { found: false, reason: 'unknown_user' }
+      return { kind: 'not_found', reason: 'unknown_user' }
     }
     name = indexed
   }
-  if (nameProblem('name', name) !== undefined) return { found: false, reason: 'invalid_name' }
+  if (nameProblem('name', name) !== undefined) return { kind: 'not_found', reason: 'invalid_name' }
   const text = await kv.get(userKey(realm, name))
-  if (text === null) return { found: false, reason: 'unknown_user' }
+  if (text === null) return { kind: 'not_found', reason: 'unknown_user' }
   const record = decodeUserRecord(text)
   if (record === undefined || record.name !== name || record.realm !== realm) {
-    return { found: false, reason: 'corrupt_record', name }
+    return { kind: 'not_found', reason: 'corrupt_record', name }
   }
-  return { found: true, record }
+  return { kind: 'found', record }
 }

@@ -31,8 +31,8 @@ export type Outcome =
 
 /** What the transport read from the caller: a JSON value, or why there is none. */
 export type BodyRead =
-  | { ok: true; value: unknown }
-  | { ok: false; status: 400 | 413; message: string }
+  | { kind: 'read'; value: unknown }
+  | { kind: 'refused'; status: 400 | 413; message: string }
 
 /**
  * Runs one verification. `token` is the bearer token (undefined when absent); `readBody` is
@@ -75,11 +75,11 @@ async function verify(
     return errorOutcome(500, 'internal', 'the authority has no AUTHORITY_SECRET configured')
   }
   const caller = await authenticateCaller(secret, token, log)
-  if (!caller.ok) return caller.outcome
+  if (caller.kind === 'refused') return caller.outcome
   const { claims } = caller
 
   const body = await readBody()
-  if (!body.ok) {
+  if (body.kind === 'refused') {
     log.detail = body.status === 413 ? 'too_large' : 'unreadable_body'
     return errorOutcome(
       body.status,
@@ -88,7 +88,7 @@ async function verify(
     )
   }
   const validated = validateVerifyRequest(body.value)
-  if (!validated.ok) {
+  if (validated.kind === 'invalid') {
     log.detail = `invalid_field:${validated.error.field}`
     return errorOutcome(400, 'invalid_request', validated.error.message)
   }
@@ -117,24 +117,29 @@ async function verify(
 
 const REMINT = 'mint a new one with `npm run users -- token <serverId>`'
 
+type CallerCheck =
+  | { kind: 'authenticated'; claims: GateTokenClaims }
+  | { kind: 'refused'; outcome: Outcome }
+
 /** The token's claims, or the 401 that refuses the caller (before its body is read). */
 async function authenticateCaller(
   secret: string,
   token: string | undefined,
   log: VerifyLogLine
-): Promise<{ ok: true; claims: GateTokenClaims } | { ok: false; outcome: Outcome }> {
+): Promise<CallerCheck> {
   if (token === undefined) {
-    return { ok: false, outcome: unauthorized(log, 'no_token', 'a valid gate token is required') }
+    const outcome = unauthorized(log, 'no_token', 'a valid gate token is required')
+    return { kind: 'refused', outcome }
   }
   const check = await verifyGateToken(secret, token)
-  if (check.valid) {
+  if (check.kind === 'valid') {
     log.serverId = check.claims.serverId
-    return { ok: true, claims: check.claims }
+    return { kind: 'authenticated', claims: check.claims }
   }
-  return { ok: false, outcome: refusal(check, log) }
+  return { kind: 'refused', outcome: refusal(check, log) }
 }
 
-function refusal(check: GateTokenCheck & { valid: false }, log: VerifyLogLine): Outcome {
+function refusal(check: Extract<GateTokenCheck, { kind: 'invalid' }>, log: VerifyLogLine): Outcome {
   if (check.reason === 'expired') {
     log.serverId = check.claims.serverId
     const when = new Date(check.claims.expiresAt * 1000).toISOString()
@@ -171,11 +176,11 @@ async function decide(
         directives.username,
         directives.userhash ? { userhash: true, hash } : { userhash: false }
       )
-    : ({ found: false, reason: 'realm_not_allowed' } as const)
-  const record = lookup.found ? lookup.record : undefined
+    : ({ kind: 'not_found', reason: 'realm_not_allowed' } as const)
+  const record = lookup.kind === 'found' ? lookup.record : undefined
   // Canonical names only: a found user, or the stored name of a record that failed to decode.
   if (record !== undefined) log.user = record.name
-  else if (!lookup.found && lookup.reason === 'corrupt_record') log.user = lookup.name
+  else if (lookup.kind === 'not_found' && lookup.reason === 'corrupt_record') log.user = lookup.name
 
   const stored = record?.hashes[hash]
   if (record !== undefined && stored === undefined) {
@@ -198,8 +203,8 @@ async function decide(
   })
   const matches = timingSafeEqualString(expected, directives.response.toLowerCase())
 
-  if (!lookup.found || stored === undefined) {
-    log.detail = lookup.found ? 'no_hash' : lookup.reason
+  if (lookup.kind === 'not_found' || stored === undefined) {
+    log.detail = lookup.kind === 'found' ? 'no_hash' : lookup.reason
     return denied(log, 'logon_denied')
   }
   if (!matches) {

@@ -73,7 +73,7 @@ async function tokenFits(
   if (token === undefined) return false
   const check = await verifyGateToken(secret, token, gate.now + LOCAL_TOKEN_RENEWAL)
   return (
-    check.valid &&
+    check.kind === 'valid' &&
     check.claims.serverId === gate.serverId &&
     check.claims.realms.includes(gate.realm)
   )

@@ -18,8 +18,8 @@ export interface HtdigestProblem {
 }
 
 export type HtdigestParse =
-  | { ok: true; users: HtdigestUser[] }
-  | { ok: false; problems: HtdigestProblem[] }
+  | { kind: 'parsed'; users: HtdigestUser[] }
+  | { kind: 'invalid'; problems: HtdigestProblem[] }
 
 /** Parses a whole file; blank lines and `#` comments are skipped. Never throws. */
 export function parseHtdigest(text: string): HtdigestParse {
@@ -57,5 +57,5 @@ export function parseHtdigest(text: string): HtdigestParse {
     firstLine.set(id, line)
     users.push({ name, realm, md5: hash.toLowerCase(), line })
   })
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, users }
+  return problems.length > 0 ? { kind: 'invalid', problems } : { kind: 'parsed', users }
 }

@@ -3,7 +3,8 @@
  * session keys stay valid at the edge until then). The gate's admin endpoint, not the authority.
  */
 export interface RevokeResult {
-  ok: boolean
+  /** unreachable: no HTTP answer; refused: the gate answered with an error status. */
+  kind: 'revoked' | 'unreachable' | 'refused'
   message: string
 }
 
@@ -22,11 +23,11 @@ export async function revokeAtGate(
       signal: AbortSignal.timeout(10_000),
     })
   } catch (error) {
-    return { ok: false, message: `cannot reach ${url}: ${(error as Error).message}` }
+    return { kind: 'unreachable', message: `cannot reach ${url}: ${(error as Error).message}` }
   }
   const body = (await response.text()).slice(0, 500)
   return {
-    ok: response.ok,
+    kind: response.ok ? 'revoked' : 'refused',
     message: response.ok
       ? `gate revoked the contexts of ${name} (${response.status} ${body.trim()})`
       : `gate refused the revocation: ${response.status} ${body.trim()}`,

@@ -24,11 +24,11 @@ export interface GateTokenClaims {
 }
 
 export type GateTokenCheck =
-  | { valid: true; claims: GateTokenClaims }
+  | { kind: 'valid'; claims: GateTokenClaims }
   /** Authentic but past its expiry: the claims say which gate needs a new token. */
-  | { valid: false; reason: 'expired'; claims: GateTokenClaims }
+  | { kind: 'invalid'; reason: 'expired'; claims: GateTokenClaims }
   /** malformed: not a token of the current format; forged: the MAC does not verify. */
-  | { valid: false; reason: 'malformed' | 'forged' | 'outdated_format' }
+  | { kind: 'invalid'; reason: 'malformed' | 'forged' | 'outdated_format' }
 
 export const MAX_TOKEN_REALMS = 8
 /** A realm is length-prefixed by one byte. */
@@ -178,13 +178,13 @@ export async function verifyGateToken(
   token: string,
   now: number = Math.floor(Date.now() / 1000)
 ): Promise<GateTokenCheck> {
-  const malformed = { valid: false, reason: 'malformed' } as const
+  const malformed = { kind: 'invalid', reason: 'malformed' } as const
   if (secret.length === 0 || token.length > MAX_TOKEN_LENGTH) return malformed
   const parts = token.split('.')
   if (parts.length !== 3) return malformed
   if (parts[0] !== TOKEN_PREFIX) {
     return OUTDATED_TOKEN_PREFIXES.includes(parts[0] as string)
-      ? { valid: false, reason: 'outdated_format' }
+      ? { kind: 'invalid', reason: 'outdated_format' }
       : malformed
   }
   const payload = decodeBase64Url(parts[1] as string)
@@ -194,8 +194,8 @@ export async function verifyGateToken(
   if (claims === undefined) return malformed
   const key = await hmacKey(secret)
   if (!(await crypto.subtle.verify('HMAC', key, new Uint8Array(mac), macInput(payload)))) {
-    return { valid: false, reason: 'forged' }
+    return { kind: 'invalid', reason: 'forged' }
   }
-  if (now >= claims.expiresAt) return { valid: false, reason: 'expired', claims }
-  return { valid: true, claims }
+  if (now >= claims.expiresAt) return { kind: 'invalid', reason: 'expired', claims }
+  return { kind: 'valid', claims }
 }

@@ -14,7 +14,7 @@ export interface RequestError {
   message: string
 }
 
-export type Validated<T> = { ok: true; value: T } | { ok: false; error: RequestError }
+export type Validated<T> = { kind: 'valid'; value: T } | { kind: 'invalid'; error: RequestError }
 
 const QOPS: readonly Qop[] = ['auth', 'auth-int']
 
@@ -147,12 +147,12 @@ function parse(input: unknown): VerifyRequest {
 /** Checks an untrusted value (parsed JSON or an RPC argument); returns a fresh, typed copy. */
 export function validateVerifyRequest(input: unknown): Validated<VerifyRequest> {
   try {
-    return { ok: true, value: parse(input) }
+    return { kind: 'valid', value: parse(input) }
   } catch (error) {
     if (error instanceof Invalid) {
-      return { ok: false, error: { field: error.field, message: error.message } }
+      return { kind: 'invalid', error: { field: error.field, message: error.message } }
     }
     // Exotic inputs (getters, proxies over RPC) may throw anything: still a bad request.
-    return { ok: false, error: { field: '', message: 'the request body could not be read' } }
+    return { kind: 'invalid', error: { field: '', message: 'the request body could not be read' } }
   }
 }

@@ -34,13 +34,14 @@ export interface NonceFields {
   keyId: number
 }
 
+/** `valid`: minted by this gate under a key it holds; `expired` is judged separately (stale). */
 export type NonceCheck =
-  | ({ ok: true; expired: boolean; ageSeconds: number } & NonceFields)
-  | { ok: false; reason: 'malformed' | 'bad_mac' | 'unknown_key' | 'wrong_server' | 'future' }
+  | ({ kind: 'valid'; expired: boolean; ageSeconds: number } & NonceFields)
+  | { kind: 'invalid'; reason: 'malformed' | 'bad_mac' | 'unknown_key' | 'wrong_server' | 'future' }
 
 export type OpaqueCheck =
-  | { ok: true; handle: ContextHandle; keyId: number }
-  | { ok: false; reason: 'malformed' | 'bad_mac' | 'unknown_key' }
+  | { kind: 'valid'; handle: ContextHandle; keyId: number }
+  | { kind: 'invalid'; reason: 'malformed' | 'bad_mac' | 'unknown_key' }
 
 export const TOKEN_VERSION = 1
 export const HANDLE_BYTES = 16
@@ -134,31 +135,32 @@ export async function createTokenMinter(keys: TokenKeys): Promise<TokenMinter> {
 
     async verifyNonce(nonce, expect) {
       const parsed = parseNonce(nonce)
-      if (parsed === undefined) return { ok: false, reason: 'malformed' }
+      if (parsed === undefined) return { kind: 'invalid', reason: 'malformed' }
       const candidates = byId.get(parsed.fields.keyId)
-      if (candidates === undefined) return { ok: false, reason: 'unknown_key' }
+      if (candidates === undefined) return { kind: 'invalid', reason: 'unknown_key' }
       if (!(await macMatchesAny(candidates, NONCE_LABEL, parsed.bytes)))
-        return { ok: false, reason: 'bad_mac' }
+        return { kind: 'invalid', reason: 'bad_mac' }
       const { fields } = parsed
-      if (fields.serverId !== expect.serverId) return { ok: false, reason: 'wrong_server' }
+      if (fields.serverId !== expect.serverId) return { kind: 'invalid', reason: 'wrong_server' }
       const now = Math.floor(expect.now)
-      if (fields.issuedAt > now + MAX_FUTURE_SKEW_SECONDS) return { ok: false, reason: 'future' }
+      if (fields.issuedAt > now + MAX_FUTURE_SKEW_SECONDS)
+        return { kind: 'invalid', reason: 'future' }
       const ageSeconds = Math.max(0, now - fields.issuedAt)
-      return { ok: true, expired: ageSeconds > expect.lifetimeSeconds, ageSeconds, ...fields }
+      return { kind: 'valid', expired: ageSeconds > expect.lifetimeSeconds, ageSeconds, ...fields }
     },
 
     async verifyOpaque(opaque) {
       const bytes = opaque.length === 46 ? decodeBase64Url(opaque) : undefined
       if (bytes === undefined || bytes.length !== OPAQUE_BYTES || bytes[0] !== TOKEN_VERSION) {
-        return { ok: false, reason: 'malformed' }
+        return { kind: 'invalid', reason: 'malformed' }
       }
       const keyId = bytes[1] as number
       const candidates = byId.get(keyId)
-      if (candidates === undefined) return { ok: false, reason: 'unknown_key' }
+      if (candidates === undefined) return { kind: 'invalid', reason: 'unknown_key' }
       if (!(await macMatchesAny(candidates, OPAQUE_LABEL, bytes))) {
-        return { ok: false, reason: 'bad_mac' }
+        return { kind: 'invalid', reason: 'bad_mac' }
       }
-      return { ok: true, handle: encodeBase64Url(bytes.subarray(2, 2 + HANDLE_BYTES)), keyId }
+      return { kind: 'valid', handle: encodeBase64Url(bytes.subarray(2, 2 + HANDLE_BYTES)), keyId }
     },
   }
 }

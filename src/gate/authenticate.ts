@@ -83,7 +83,7 @@ export async function authenticate(
   w: Workspace
 ): Promise<Verdict> {
   const parsed = parse(req.authorization)
-  if ('kind' in parsed) return parsed
+  if (parsed.kind !== 'parsed') return parsed
   const creds = parsed.credentials
   const algorithm: AlgorithmName = creds.algorithm ?? 'MD5'
   const verdict = await authenticateCredentials(o, req, w, creds, algorithm)
@@ -100,7 +100,7 @@ async function authenticateCredentials(
   const refused = checkOffer(o, creds, algorithm, req)
   if (refused) return refused
   const tokens = await verifyTokens(o, creds, req.now, w.minter)
-  if ('kind' in tokens) return tokens
+  if (tokens.kind !== 'valid') return tokens
 
   const attempt: Attempt = {
     handle: tokens.handle,
@@ -134,12 +134,14 @@ async function authenticateCredentials(
 }
 
 /** Step 1: an Authorization header of the Digest scheme, parsed. */
-function parse(header: string | undefined): { credentials: DigestCredentials } | Verdict {
+function parse(
+  header: string | undefined
+): { kind: 'parsed'; credentials: DigestCredentials } | Verdict {
   if (!header || !/^\s*digest(\s|$)/i.test(header)) {
     return challengeFor('SEC_I_CONTINUE_NEEDED', header ? 'other_scheme' : 'no_credentials')
   }
   try {
-    return { credentials: parseAuthorization(header) }
+    return { kind: 'parsed', credentials: parseAuthorization(header) }
   } catch (err) {
     if (err instanceof DigestError) return invalidRequest(`malformed_${err.code}`, err.message)
     throw err
@@ -178,22 +180,27 @@ async function verifyTokens(
   creds: DigestCredentials,
   now: number,
   minter: TokenMinter
-): Promise<{ handle: string; issuedAt: number; expired: boolean; ageSeconds: number } | Verdict> {
+): Promise<
+  | { kind: 'valid'; handle: string; issuedAt: number; expired: boolean; ageSeconds: number }
+  | Verdict
+> {
   const nonce = await minter.verifyNonce(creds.nonce, {
     serverId: o.serverId,
     now,
     lifetimeSeconds: o.nonceLifetime,
   })
-  if (!nonce.ok) return challengeFor('SEC_E_INVALID_HANDLE', `nonce_${nonce.reason}`)
+  if (nonce.kind === 'invalid') return challengeFor('SEC_E_INVALID_HANDLE', `nonce_${nonce.reason}`)
   if (creds.opaque !== undefined) {
     const opaque = await minter.verifyOpaque(creds.opaque)
-    if (!opaque.ok) return challengeFor('SEC_E_INVALID_HANDLE', `opaque_${opaque.reason}`)
+    if (opaque.kind === 'invalid')
+      return challengeFor('SEC_E_INVALID_HANDLE', `opaque_${opaque.reason}`)
     if (opaque.handle !== nonce.handle) {
       return challengeFor('SEC_E_INVALID_HANDLE', 'opaque_nonce_mismatch')
     }
   }
   // The nonce names the context, so clients that drop the opaque still find theirs.
   return {
+    kind: 'valid',
     handle: nonce.handle,
     issuedAt: nonce.issuedAt,
     expired: nonce.expired,
@@ -237,7 +244,7 @@ async function fromAnswer(
   w: Workspace
 ): Promise<Verdict> {
   switch (answer.kind) {
-    case 'ok':
+    case 'verified':
       if (a.request.admitted) settle(o, a, 'succeeded')
       return accept(a, answer.principal, answer.rspauth, 'context')
     case 'revalidate':
@@ -308,9 +315,10 @@ async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Ve
     a.request.qop === 'auth-int'
       ? '0'.repeat(hashOf(a.request.algorithm) === 'MD5' ? 32 : 64)
       : undefined
-  const valid = validateVerifyRequest(toVerifyRequest(o.serverId, a.request, placeholder))
-  if (!valid.ok) {
-    return invalidRequest(`unverifiable_${valid.error.field || 'request'}`, valid.error.message)
+  const checked = validateVerifyRequest(toVerifyRequest(o.serverId, a.request, placeholder))
+  if (checked.kind === 'invalid') {
+    const { field, message } = checked.error
+    return invalidRequest(`unverifiable_${field || 'request'}`, message)
   }
   const refused = await admit(o, a)
   if (refused) return refused
@@ -343,7 +351,7 @@ async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Ve
     o.policy
   )
   switch (established.kind) {
-    case 'ok':
+    case 'established':
       return accept({ ...a, request }, answer.principal, established.rspauth, 'authority')
     case 'stale':
       return staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', a.handle)
@@ -397,7 +405,7 @@ async function verifyWithContext(
     if (local) return local
   }
   const answer = await a.io.contexts.verify(a.handle, req, o.policy)
-  if (answer.kind === 'ok' && answer.cached) {
+  if (answer.kind === 'verified' && answer.cached) {
     w.isolateCache.put(a.handle, req.bucket, answer.cached, req.now, o.revalidateAfter)
   } else {
     w.isolateCache.delete(a.handle, req.bucket)
@@ -422,7 +430,7 @@ function verifyFromIsolate(
     return undefined
   }
   if (req.nonceExpired) return { kind: 'stale' }
-  return { kind: 'ok', principal: row.principal, rspauth: rspauthFor(row, req) }
+  return { kind: 'verified', principal: row.principal, rspauth: rspauthFor(row, req) }
 }
 
 function accept(
@@ -465,7 +473,7 @@ async function admit(o: ResolvedOptions, a: Attempt): Promise<Verdict | undefine
   if (!a.io.brakes) return undefined
   try {
     const verdict = await a.io.brakes.admit(counted(o, a), o.brakePolicy)
-    return verdict.ok ? undefined : rateLimited(verdict)
+    return verdict.kind === 'admitted' ? undefined : rateLimited(verdict)
   } catch {
     return authorityUnavailable('brakes_unavailable', DEFAULTS.retryAfterAuthorityFault)
   }
@@ -488,7 +496,7 @@ function settle(o: ResolvedOptions, a: Attempt, how: 'succeeded' | 'undecided'):
 async function countFailure(o: ResolvedOptions, a: Attempt): Promise<Verdict | undefined> {
   if (!a.io.brakes) return undefined
   const next = await a.io.brakes.recordFailure(counted(o, a), o.brakePolicy).catch(() => undefined)
-  return next && !next.ok ? rateLimited(next) : undefined
+  return next?.kind === 'braked' ? rateLimited(next) : undefined
 }
 
 /**

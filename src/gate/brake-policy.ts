@@ -45,7 +45,9 @@ export type BrakeReason =
   | 'user_global_failures'
   | 'authority_rate'
 
-export type BrakeVerdict = { ok: true } | { ok: false; retryAfter: number; reason: BrakeReason }
+export type BrakeVerdict =
+  | { kind: 'admitted' }
+  | { kind: 'braked'; retryAfter: number; reason: BrakeReason }
 
 /** One attempt to authenticate, as the brakes count it. */
 export interface BrakeAttempt {

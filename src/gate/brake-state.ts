@@ -101,7 +101,7 @@ export class BrakeState {
   /** Admit one attempt for `user` from this bucket: checked and counted, or refused uncounted. */
   admitFromBucket(user: string, now: number, policy: BrakePolicy): BrakeVerdict {
     const verdict = this.bucketVerdict(user, now, policy)
-    if (!verdict.ok) return verdict
+    if (verdict.kind === 'braked') return verdict
     this.count(ALL, policy.clientFailures, now, policy)
     this.count(user, policy.userFailures, now, policy)
     this.spendCall(now)
@@ -136,7 +136,7 @@ export class BrakeState {
   /** Admit one attempt for this user from `bucket`: checked (unless known) and counted. */
   admitForUser(bucket: string, now: number, policy: BrakePolicy): BrakeVerdict {
     const verdict = this.userVerdict(bucket, now, policy)
-    if (verdict.ok) this.count(ALL, policy.userGlobalFailures, now, policy)
+    if (verdict.kind === 'admitted') this.count(ALL, policy.userGlobalFailures, now, policy)
     return verdict
   }
 
@@ -184,7 +184,7 @@ export class BrakeState {
   }
 
   private userVerdict(bucket: string, now: number, policy: BrakePolicy): BrakeVerdict {
-    if (this.isKnown(bucket, now)) return { ok: true }
+    if (this.isKnown(bucket, now)) return { kind: 'admitted' }
     return this.check(ALL, policy.userGlobalFailures, now, policy, 'user_global_failures')
   }
 
@@ -197,7 +197,7 @@ export class BrakeState {
   ): BrakeVerdict {
     const wait = waitFor(this.storage.counter(key), threshold, now, policy)
     // Times may be fractional (ms precision); Retry-After is whole seconds, never less than the wait.
-    return wait > 0 ? { ok: false, retryAfter: Math.ceil(wait), reason } : { ok: true }
+    return wait > 0 ? { kind: 'braked', retryAfter: Math.ceil(wait), reason } : { kind: 'admitted' }
   }
 
   private count(key: string, threshold: number, now: number, policy: BrakePolicy): void {
@@ -232,9 +232,9 @@ export class BrakeState {
 
   private checkCalls(now: number, policy: BrakePolicy): BrakeVerdict {
     const budget = this.callWindow(now)
-    if (!budget || budget.count < policy.authorityCallsPerMinute) return { ok: true }
+    if (!budget || budget.count < policy.authorityCallsPerMinute) return { kind: 'admitted' }
     const retryAfter = Math.max(1, Math.ceil(budget.since + BUDGET_SECONDS - now))
-    return { ok: false, retryAfter, reason: 'authority_rate' }
+    return { kind: 'braked', retryAfter, reason: 'authority_rate' }
   }
 
   private spendCall(now: number): void {
@@ -274,11 +274,12 @@ export class BrakeState {
   }
 }
 
-/** Ok if every check passes; else the refusal that waits longest, so waiting it passes them all. */
+/** Admitted if every check passes; else the refusal that waits longest, so waiting it passes them all. */
 function longest(verdicts: BrakeVerdict[]): BrakeVerdict {
-  let worst: BrakeVerdict = { ok: true }
+  let worst: BrakeVerdict = { kind: 'admitted' }
   for (const v of verdicts) {
-    if (!v.ok && (worst.ok || v.retryAfter > worst.retryAfter)) worst = v
+    if (v.kind === 'braked' && (worst.kind === 'admitted' || v.retryAfter > worst.retryAfter))
+      worst = v
   }
   return worst
 }

@@ -56,7 +56,7 @@ export function composeBrakes(objects: BrakeObjects): BrakeStore {
   return {
     async admit(a, policy) {
       const first = await bucket(a).admitFromBucket(userKey(a), a.now, policy)
-      if (!first.ok) return first
+      if (first.kind === 'braked') return first
       let second: BrakeVerdict
       try {
         second = await user(a).admitForUser(a.bucket, a.now, policy)
@@ -64,9 +64,9 @@ export function composeBrakes(objects: BrakeObjects): BrakeStore {
         await refund(a, policy, true).catch(() => {})
         throw err
       }
-      if (second.ok) return second
-      const next = await refund(a, policy, true).catch((): BrakeVerdict => ({ ok: true }))
-      return next.ok || next.retryAfter <= second.retryAfter
+      if (second.kind === 'admitted') return second
+      const next = await refund(a, policy, true).catch((): BrakeVerdict => ({ kind: 'admitted' }))
+      return next.kind === 'admitted' || next.retryAfter <= second.retryAfter
         ? second
         : { ...second, retryAfter: next.retryAfter }
     },
@@ -77,8 +77,10 @@ export function composeBrakes(objects: BrakeObjects): BrakeStore {
         call(() => bucket(a).failFromBucket(userKey(a), a.now, policy)),
         call(() => user(a).failForUser(a.bucket, a.now, policy)),
       ])
-      if (fromBucket.ok) return forUser
-      return forUser.ok || fromBucket.retryAfter >= forUser.retryAfter ? fromBucket : forUser
+      if (fromBucket.kind === 'admitted') return forUser
+      return forUser.kind === 'admitted' || fromBucket.retryAfter >= forUser.retryAfter
+        ? fromBucket
+        : forUser
     },
   }
 }

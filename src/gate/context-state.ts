@@ -121,7 +121,7 @@ export class ContextState {
       return { kind: 'revalidate', principal: row.principal, rspauth, verifiedAt: row.verifiedAt }
     }
     const cached = policy.replay === 'off' ? { cached: { ...row } } : {}
-    return { kind: 'ok', principal: row.principal, rspauth, ...cached }
+    return { kind: 'verified', principal: row.principal, rspauth, ...cached }
   }
 
   /** After the authority accepted a request: cache principal and key, record nc, in one step. */
@@ -152,7 +152,7 @@ export class ContextState {
     this.save(row)
     this.scheduler.alarmAt(Math.min(row.expires, req.now + policy.idleTimeout))
     if (req.nonceExpired) return { kind: 'stale' }
-    return { kind: 'ok', rspauth: rspauthFor(row, req) }
+    return { kind: 'established', rspauth: rspauthFor(row, req) }
   }
 
   /** The authority vouched for the user again: keep the session, with the groups it returned. */
@@ -198,9 +198,9 @@ export class ContextState {
 
   /**
    * End the session once it has run out and drop nc state of expired nonces. Answers when to
-   * sweep next, or `empty` once nothing is left that a valid nonce could still need.
+   * sweep next (`kept`), or `empty` once nothing is left that a valid nonce could still need.
    */
-  sweep(now: number): { empty: true } | { empty: false; next: number | undefined } {
+  sweep(now: number): { kind: 'empty' } | { kind: 'kept'; next: number | undefined } {
     const row = this.load()
     if (row && !row.ended && !row.revoked && hasRunOut(row, now)) this.end(row)
     const nextNonce = this.storage.sweepNonces(now)
@@ -212,7 +212,7 @@ export class ContextState {
     if (!live && nextNonce === undefined && (!row || row.ended || now >= row.expires)) {
       this.row = null
       this.ncStates.clear()
-      return { empty: true }
+      return { kind: 'empty' }
     }
     const rowAt = !row
       ? Number.POSITIVE_INFINITY
@@ -220,7 +220,7 @@ export class ContextState {
         ? Math.min(row.expires, row.lastUsed + row.idleTimeout)
         : row.expires
     const at = Math.min(rowAt, nextNonce ?? Number.POSITIVE_INFINITY)
-    return { empty: false, next: Number.isFinite(at) ? Math.max(at, now + 1) : undefined }
+    return { kind: 'kept', next: Number.isFinite(at) ? Math.max(at, now + 1) : undefined }
   }
 
   /**

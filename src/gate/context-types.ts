@@ -79,7 +79,7 @@ export interface ContextRequest {
 export type VerifyAnswer =
   /** Verified at the edge and nc recorded. */
   | {
-      kind: 'ok'
+      kind: 'verified'
       principal: Principal
       rspauth: string
       /** Replay mode `off` only: the context, for the gate's isolate cache. */
@@ -115,7 +115,8 @@ export interface EstablishRequest extends ContextRequest {
 }
 
 export type EstablishAnswer =
-  | { kind: 'ok'; rspauth: string }
+  /** The key is cached and nc recorded. */
+  | { kind: 'established'; rspauth: string }
   | { kind: 'stale' }
   | { kind: 'replay' }
   /** The handle belongs to another principal: that user starts a context of their own. */

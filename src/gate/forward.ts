@@ -58,7 +58,7 @@ export async function forwardToOrigin(
   const incoming = new URL(request.url)
   if (path === undefined) {
     const canonical = canonicalizePath(incoming.pathname)
-    if (!canonical.ok) {
+    if (canonical.kind === 'refused') {
       return Response.json(
         { error: 'invalid_request', message: `request path refused: ${canonical.message}` },
         { status: 400, headers: { 'cache-control': 'no-store' } }

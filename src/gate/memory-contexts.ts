@@ -75,7 +75,7 @@ export function memoryContexts(options: MemoryContextsOptions = {}): ContextStor
   /** True when the entry was dropped. */
   const sweepEntry = (handle: string, entry: Entry, now: number): boolean => {
     const swept = entry.state.sweep(now)
-    if (swept.empty) {
+    if (swept.kind === 'empty') {
       entries.delete(handle)
       return true
     }

@@ -186,7 +186,7 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
  */
 function canonicalPathOf(pathname: string): string | Verdict {
   const canonical = canonicalizePath(pathname, { allowParameters: true })
-  if (canonical.ok) return canonical.path
+  if (canonical.kind === 'canonical') return canonical.path
   return invalidRequest(`path_${canonical.reason}`, `request path refused: ${canonical.message}`)
 }
 

@@ -34,17 +34,21 @@ export type PathRefusal =
 
 export type CanonicalPath =
   | {
-      ok: true
+      kind: 'canonical'
       /** The canonical path: what is forwarded and what the `uri` check compares. */
       path: string
       /** `path` percent-decoded once, in NFC, segment parameters removed: what rules match. */
       matchPath: string
     }
-  | { ok: false; reason: PathRefusal; message: string }
+  | { kind: 'refused'; reason: PathRefusal; message: string }
 
-type Refused = Extract<CanonicalPath, { ok: false }>
+type Refused = Extract<CanonicalPath, { kind: 'refused' }>
 
-const refuse = (reason: PathRefusal, message: string): Refused => ({ ok: false, reason, message })
+const refuse = (reason: PathRefusal, message: string): Refused => ({
+  kind: 'refused',
+  reason,
+  message,
+})
 
 const UNRESERVED = /^[A-Za-z0-9._~-]$/
 /** pchar (RFC 3986) beyond the unreserved: kept as sent, raw or escaped. `;` is handled apart. */
@@ -97,7 +101,7 @@ export function canonicalizePath(raw: string, options: PathOptions = {}): Canoni
   for (let i = 0; i < parts.length; i++) {
     const last = i === parts.length - 1
     const seg = canonicalSegment(parts[i] ?? '', allowParameters)
-    if (!seg.ok) return seg
+    if (seg.kind === 'refused') return seg
     if (seg.text === '.') {
       if (last) trailingSlash = true
     } else if (seg.text === '..') {
@@ -112,7 +116,7 @@ export function canonicalizePath(raw: string, options: PathOptions = {}): Canoni
   const kept = stack.filter((s) => s.text !== '')
   const tail = trailingSlash && kept.length > 0 ? '/' : ''
   return {
-    ok: true,
+    kind: 'canonical',
     path: `/${kept.map((s) => s.text).join('/')}${tail}`,
     matchPath: `/${kept.map((s) => s.name).join('/')}${tail}`.normalize('NFC'),
   }
@@ -128,7 +132,7 @@ export function foldForMatch(s: string): string {
 }
 
 interface Segment {
-  ok: true
+  kind: 'canonical'
   /** Canonical spelling. */
   text: string
   /** Decoded, without `;` parameters. */
@@ -253,7 +257,7 @@ function checkSegment(text: string, allowParameters: boolean): Segment | Refused
     // NTFS streams: IIS serves `/admin::$INDEX_ALLOCATION/x` from `/admin/x`.
     return refuse('ntfs_stream', 'an NTFS stream name (:$) in a segment')
   }
-  return { ok: true, text, name }
+  return { kind: 'canonical', text, name }
 }
 
 function hasAscii(s: string): boolean {
@@ -292,7 +296,7 @@ export function uriMatchesTarget(
   const query = q === -1 ? '' : candidate.slice(q)
   // Parameters are compared, not refused: which paths may carry them is the router's decision.
   const mine = canonicalizePath(path, { allowParameters: true })
-  if (!mine.ok) return false
+  if (mine.kind === 'refused') return false
   return (
     decodeSafely(mine.path) === decodeSafely(target.path) &&
     decodeSafely(query) === decodeSafely(target.search)

@@ -57,7 +57,7 @@ function rulePathProblem(path: string): string | undefined {
   if (!base.startsWith('/')) return 'must be a path starting with /'
   if (base.includes('*')) return 'may hold * only at its end'
   const canonical = canonicalizePath(base)
-  if (!canonical.ok) return `is not a usable path: ${canonical.message}`
+  if (canonical.kind === 'refused') return `is not a usable path: ${canonical.message}`
   if (canonical.path !== base) {
     return `must be canonical: write ${JSON.stringify(canonical.path + path.slice(base.length))}`
   }
@@ -103,7 +103,7 @@ function matcher(rule: RouteRule): Matcher {
   const prefix = rule.path.endsWith('*')
   const canonical = canonicalizePath(prefix ? rule.path.slice(0, -1) : rule.path)
   // parseRoutes refuses these; a rule built by hand is a programming error.
-  if (!canonical.ok) throw new Error(`route rule ${rule.path}: ${canonical.message}`)
+  if (canonical.kind === 'refused') throw new Error(`route rule ${rule.path}: ${canonical.message}`)
   const key = fold ? foldForMatch(canonical.matchPath) : canonical.matchPath
   if (prefix) {
     // "/admin/*" also covers "/admin" itself.

@@ -79,7 +79,7 @@ export class SecurityContext extends DurableObject {
     this.alarmAt = undefined
     if (!this.storage.hasTables()) return
     const swept = this.state.sweep(Math.floor(Date.now() / 1000))
-    if (swept.empty) {
+    if (swept.kind === 'empty') {
       await this.ctx.storage.deleteAll()
       this.storage.forget()
     } else if (swept.next !== undefined) {

@@ -9,7 +9,7 @@ describe('parseHtdigest', () => {
   it('reads the lines htdigest(1) writes', () => {
     const text = `# comment\n\nMufasa:testrealm@host.com:${md5('Mufasa:testrealm@host.com:Circle Of Life')}\r\nJäsøn Doe:api@example.org:4670CBC33DE1735AC79D285048F448A8\n`
     expect(parseHtdigest(text)).toEqual({
-      ok: true,
+      kind: 'parsed',
       users: [
         {
           name: 'Mufasa',
@@ -31,15 +31,15 @@ describe('parseHtdigest', () => {
     const result = parseHtdigest(
       `a:r:${'0'.repeat(32)}\nb:r\n:r:${'0'.repeat(32)}\nc:r:xyz\na:r:${'1'.repeat(32)}`
     )
-    expect(result.ok).toBe(false)
-    if (!result.ok) expect(result.problems.map((p) => p.line)).toEqual([2, 3, 4, 5])
+    expect(result.kind).toBe('invalid')
+    if (result.kind === 'invalid') expect(result.problems.map((p) => p.line)).toEqual([2, 3, 4, 5])
   })
 
   it('never throws, and every user it returns is well-formed', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary', maxLength: 300 }), (text) => {
         const result = parseHtdigest(text)
-        if (result.ok) {
+        if (result.kind === 'parsed') {
           for (const user of result.users) expect(user.md5).toMatch(/^[0-9a-f]{32}$/)
         } else expect(result.problems.length).toBeGreaterThan(0)
       }),
@@ -58,7 +58,7 @@ describe('parseHtdigest', () => {
         (rows) => {
           const result = parseHtdigest(rows.map((row) => row.join(':')).join('\n'))
           expect(result).toEqual({
-            ok: true,
+            kind: 'parsed',
             users: rows.map(([n, r, h], i) => ({ name: n, realm: r, md5: h, line: i + 1 })),
           })
         }

@@ -44,7 +44,7 @@ describe('ensureSecrets', () => {
       `${files.gate}: NONCE_KEY, ASSERTION_KEY, ADMIN_TOKEN, AUTHORITY_TOKEN`,
     ])
     expect(await verifyGateToken(authoritySecret(), gateToken(), NOW)).toEqual({
-      valid: true,
+      kind: 'valid',
       claims: {
         serverId: 'gate-local',
         realms: ['digest-gate'],
@@ -77,7 +77,7 @@ describe('ensureSecrets', () => {
     )
     writeFileSync(files.gate, `# a comment the developer wrote\n${gateFile}`)
     expect(await verifyGateToken(secret, old, NOW)).toEqual({
-      valid: false,
+      kind: 'invalid',
       reason: 'outdated_format',
     })
 
@@ -85,7 +85,7 @@ describe('ensureSecrets', () => {
       `${files.gate}: AUTHORITY_TOKEN`,
     ])
     expect(await verifyGateToken(secret, gateToken(), NOW)).toMatchObject({
-      valid: true,
+      kind: 'valid',
       claims: { serverId: 'gate-local', realms: ['digest-gate'] },
     })
     // The rest of the file is kept: the other secrets and the developer's lines.
@@ -122,7 +122,7 @@ describe('ensureSecrets', () => {
         `${files.gate}: AUTHORITY_TOKEN`,
       ])
       expect(gateToken()).not.toBe(misfit)
-      expect((await verifyGateToken(secret, gateToken(), NOW)).valid).toBe(true)
+      expect((await verifyGateToken(secret, gateToken(), NOW)).kind).toBe('valid')
     }
     // A token naming more realms, the local one among them, is kept.
     const wider = await mintGateToken(secret, { ...claims, realms: ['elsewhere', 'digest-gate'] })
@@ -137,6 +137,6 @@ describe('ensureSecrets', () => {
       `${files.gate}: NONCE_KEY, ASSERTION_KEY, ADMIN_TOKEN, AUTHORITY_TOKEN`,
     ])
     expect(readDotenv(files.authority).get('METRICS_TOKEN')).toBe('mine')
-    expect((await verifyGateToken('s3cret-of-mine', gateToken(), NOW)).valid).toBe(true)
+    expect((await verifyGateToken('s3cret-of-mine', gateToken(), NOW)).kind).toBe('valid')
   })
 })

@@ -82,14 +82,14 @@ describe('findUser', () => {
     const r = record('alice')
     const kv = memoryKv(recordEntries(r))
     expect(await findUser(kv, 'digest-gate', 'alice', { userhash: false })).toEqual({
-      found: true,
+      kind: 'found',
       record: r,
     })
     for (const hash of ['MD5', 'SHA-256', 'SHA-512-256'] as const) {
       const hex = userhash(hash, 'alice', 'digest-gate')
       kv.reads.length = 0
       expect(await findUser(kv, 'digest-gate', hex, { userhash: true, hash })).toMatchObject({
-        found: true,
+        kind: 'found',
       })
       const hitReads = kv.reads.length
       kv.reads.length = 0
@@ -97,14 +97,14 @@ describe('findUser', () => {
         userhash: true,
         hash,
       })
-      expect(miss).toEqual({ found: false, reason: 'unknown_user' })
+      expect(miss).toEqual({ kind: 'not_found', reason: 'unknown_user' })
       expect(kv.reads.length).toBe(hitReads)
     }
     expect(await findUser(kv, 'other-realm', 'alice', { userhash: false })).toMatchObject({
-      found: false,
+      kind: 'not_found',
     })
     expect(await findUser(kv, 'digest-gate', 'bob', { userhash: false })).toEqual({
-      found: false,
+      kind: 'not_found',
       reason: 'unknown_user',
     })
   })
@@ -113,7 +113,7 @@ describe('findUser', () => {
     const r = record('alice')
     const kv = memoryKv([{ key: userKey('digest-gate', 'bob'), value: encodeUserRecord(r) }])
     expect(await findUser(kv, 'digest-gate', 'bob', { userhash: false })).toEqual({
-      found: false,
+      kind: 'not_found',
       reason: 'corrupt_record',
       name: 'bob',
     })

@@ -85,7 +85,7 @@ describe('gate tokens (format v2)', () => {
     const mac = await hmac('example-secret-do-not-use', concat('digest-gate token v2:', payload))
     expect(token).toBe(`v2.${encodeBase64Url(payload)}.${encodeBase64Url(mac)}`)
     expect(await verifyGateToken('example-secret-do-not-use', token, 1893455999)).toEqual({
-      valid: true,
+      kind: 'valid',
       claims,
     })
   })
@@ -97,11 +97,11 @@ describe('gate tokens (format v2)', () => {
         expect(token.length).toBeLessThanOrEqual(MAX_TOKEN_LENGTH)
         expect(decodeBase64Url(token.split('.')[1] as string)).toEqual(payloadOf(claims))
         expect(await verifyGateToken(SECRET, token, claims.expiresAt - 1)).toEqual({
-          valid: true,
+          kind: 'valid',
           claims,
         })
         expect(await verifyGateToken(`${SECRET}x`, token, claims.expiresAt - 1)).toEqual({
-          valid: false,
+          kind: 'invalid',
           reason: 'forged',
         })
       }),
@@ -111,9 +111,9 @@ describe('gate tokens (format v2)', () => {
 
   it('expire at expiresAt, and say so only for an authentic token', async () => {
     const token = await mintGateToken(SECRET, CLAIMS)
-    expect((await verifyGateToken(SECRET, token, CLAIMS.expiresAt - 1)).valid).toBe(true)
+    expect((await verifyGateToken(SECRET, token, CLAIMS.expiresAt - 1)).kind).toBe('valid')
     expect(await verifyGateToken(SECRET, token, CLAIMS.expiresAt)).toEqual({
-      valid: false,
+      kind: 'invalid',
       reason: 'expired',
       claims: CLAIMS,
     })
@@ -123,7 +123,7 @@ describe('gate tokens (format v2)', () => {
       expiresAt: Math.floor(Date.now() / 1000) - 1,
     })
     expect(await verifyGateToken(SECRET, past)).toMatchObject({ reason: 'expired' })
-    expect(await verifyGateToken('another', past)).toEqual({ valid: false, reason: 'forged' })
+    expect(await verifyGateToken('another', past)).toEqual({ kind: 'invalid', reason: 'forged' })
   })
 
   it('refuse any change to a single character', async () => {
@@ -135,7 +135,7 @@ describe('gate tokens (format v2)', () => {
         async (at, char) => {
           fc.pre(token[at] !== char)
           const altered = token.slice(0, at) + char + token.slice(at + 1)
-          expect((await verifyGateToken(SECRET, altered, NOW)).valid).toBe(false)
+          expect((await verifyGateToken(SECRET, altered, NOW)).kind).toBe('invalid')
         }
       ),
       { numRuns: 300 }
@@ -146,7 +146,7 @@ describe('gate tokens (format v2)', () => {
     const a = (await mintGateToken(SECRET, CLAIMS)).split('.')
     const b = (await mintGateToken(SECRET, { ...CLAIMS, realms: ['elsewhere'] })).split('.')
     expect(await verifyGateToken(SECRET, `v2.${b[1]}.${a[2]}`, NOW)).toEqual({
-      valid: false,
+      kind: 'invalid',
       reason: 'forged',
     })
   })
@@ -156,7 +156,7 @@ describe('gate tokens (format v2)', () => {
     const bytes = decodeBase64Url(payload) as Uint8Array
     const v1Mac = await hmac(SECRET, concat('digest-gate token v1:', bytes))
     expect(await verifyGateToken(SECRET, `v2.${payload}.${encodeBase64Url(v1Mac)}`, NOW)).toEqual({
-      valid: false,
+      kind: 'invalid',
       reason: 'forged',
     })
   })
@@ -164,7 +164,7 @@ describe('gate tokens (format v2)', () => {
   it('recognise format v1 (serverId only, no expiry) as outdated', async () => {
     const v1 = 'v1.Z2F0ZS1sb2NhbA.Lz-TnS130JVUiQGL9q8Oc0umXhpD6FC6RUvh-QLNHGw'
     expect(await verifyGateToken('example-secret-do-not-use', v1)).toEqual({
-      valid: false,
+      kind: 'invalid',
       reason: 'outdated_format',
     })
   })
@@ -197,14 +197,14 @@ describe('gate tokens (format v2)', () => {
     })
     expect(largest.length).toBe(MAX_TOKEN_LENGTH)
     expect(largest.length).toBeLessThan(5 * 1024)
-    expect((await verifyGateToken(SECRET, largest, NOW)).valid).toBe(true)
+    expect((await verifyGateToken(SECRET, largest, NOW)).kind).toBe('valid')
   })
 
   it('never throw on, and never accept, arbitrary text', async () => {
     await fc.assert(
       fc.asyncProperty(fc.string({ maxLength: 300 }), async (text) => {
         for (const candidate of [text, `v2.${text}`, `v1.${text}`, `v2.${text}.${text}`]) {
-          expect((await verifyGateToken(SECRET, candidate, NOW)).valid).toBe(false)
+          expect((await verifyGateToken(SECRET, candidate, NOW)).kind).toBe('invalid')
         }
       }),
       { numRuns: 300 }
@@ -228,7 +228,7 @@ describe('gate tokens (format v2)', () => {
           const mac = await hmac(SECRET, concat('digest-gate token v2:', bytes))
           const token = `v2.${encodeBase64Url(bytes)}.${encodeBase64Url(mac)}`
           const check = await verifyGateToken(SECRET, token, 0)
-          if (check.valid) expect(await mintGateToken(SECRET, check.claims)).toBe(token)
+          if (check.kind === 'valid') expect(await mintGateToken(SECRET, check.claims)).toBe(token)
           else expect(check.reason).toBe('malformed')
         }
       ),

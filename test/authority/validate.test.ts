@@ -37,15 +37,15 @@ function mutated(request: VerifyRequest) {
 describe('validateVerifyRequest', () => {
   it('accepts a well-formed request and copies only known members', () => {
     const result = validateVerifyRequest({ ...good, extra: 1 })
-    expect(result).toEqual({ ok: true, value: good })
+    expect(result).toEqual({ kind: 'valid', value: good })
   })
 
   it('never throws, whatever the JSON', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (value) => {
         const result = validateVerifyRequest(value)
-        expect(result.ok).toBe(false)
-        if (!result.ok) expect(typeof result.error.message).toBe('string')
+        expect(result.kind).toBe('invalid')
+        if (result.kind === 'invalid') expect(typeof result.error.message).toBe('string')
       }),
       { numRuns: 1000 }
     )
@@ -55,7 +55,7 @@ describe('validateVerifyRequest', () => {
     fc.assert(
       fc.property(mutated(good), (value) => {
         const result = validateVerifyRequest(value)
-        if (result.ok) expect(result.value.version).toBe(1)
+        if (result.kind === 'valid') expect(result.value.version).toBe(1)
         else expect(result.error.message.length).toBeGreaterThan(0)
       }),
       { numRuns: 1000 }
@@ -77,8 +77,8 @@ describe('validateVerifyRequest', () => {
         },
       }
     )
-    expect(validateVerifyRequest(hostile).ok).toBe(false)
-    expect(validateVerifyRequest(JSON.parse('{"__proto__":{"version":1}}')).ok).toBe(false)
+    expect(validateVerifyRequest(hostile).kind).toBe('invalid')
+    expect(validateVerifyRequest(JSON.parse('{"__proto__":{"version":1}}')).kind).toBe('invalid')
   })
 })
 

@@ -181,8 +181,11 @@ describe('tokens under Node', () => {
       keyId: 7,
     })
     const expect_ = { serverId: 'gate-node', now: 1_800_000_010, lifetimeSeconds: 300 }
-    expect(await minter.verifyNonce(nonce, expect_)).toMatchObject({ ok: true, ageSeconds: 10 })
+    expect(await minter.verifyNonce(nonce, expect_)).toMatchObject({
+      kind: 'valid',
+      ageSeconds: 10,
+    })
     const opaque = await minter.mintOpaque(handle)
-    expect(await minter.verifyOpaque(opaque)).toEqual({ ok: true, handle, keyId: 7 })
+    expect(await minter.verifyOpaque(opaque)).toEqual({ kind: 'valid', handle, keyId: 7 })
   })
 })

@@ -89,7 +89,7 @@ describe('nonce', () => {
     expect(nonce).toMatch(/^[A-Za-z0-9_-]+$/)
     expect(nonce.length).toBe(Math.ceil(((47 + SERVER.length) * 4) / 3))
     expect(await minter.verifyNonce(nonce, EXPECT)).toEqual({
-      ok: true,
+      kind: 'valid',
       expired: false,
       ageSeconds: 0,
       serverId: SERVER,
@@ -98,12 +98,15 @@ describe('nonce', () => {
       keyId: 1,
     })
     const at = (now: number) => minter.verifyNonce(nonce, { ...EXPECT, now })
-    expect(await at(NOW + 300)).toMatchObject({ ok: true, expired: false, ageSeconds: 300 })
-    expect(await at(NOW + 301)).toMatchObject({ ok: true, expired: true, ageSeconds: 301 })
-    expect(await at(NOW + 86_400)).toMatchObject({ ok: true, expired: true })
+    expect(await at(NOW + 300)).toMatchObject({ kind: 'valid', expired: false, ageSeconds: 300 })
+    expect(await at(NOW + 301)).toMatchObject({ kind: 'valid', expired: true, ageSeconds: 301 })
+    expect(await at(NOW + 86_400)).toMatchObject({ kind: 'valid', expired: true })
     // Slightly in the future (another isolate's clock): fine, age 0.
-    expect(await at(NOW - MAX_FUTURE_SKEW_SECONDS)).toMatchObject({ ok: true, ageSeconds: 0 })
-    expect(await at(NOW - MAX_FUTURE_SKEW_SECONDS - 1)).toEqual({ ok: false, reason: 'future' })
+    expect(await at(NOW - MAX_FUTURE_SKEW_SECONDS)).toMatchObject({ kind: 'valid', ageSeconds: 0 })
+    expect(await at(NOW - MAX_FUTURE_SKEW_SECONDS - 1)).toEqual({
+      kind: 'invalid',
+      reason: 'future',
+    })
   })
 
   it('two nonces for one handle at one second differ', async () => {
@@ -116,7 +119,7 @@ describe('nonce', () => {
   it('names its server: another server id is refused after the MAC check', async () => {
     const nonce = await minter.mintNonce({ serverId: SERVER, handle: newContextHandle(), now: NOW })
     expect(await minter.verifyNonce(nonce, { ...EXPECT, serverId: 'gate-2' })).toEqual({
-      ok: false,
+      kind: 'invalid',
       reason: 'wrong_server',
     })
     expect(readNonceFields(nonce)?.serverId).toBe(SERVER)
@@ -127,7 +130,7 @@ describe('nonce', () => {
     for (const serverId of ['g', 'é'.repeat(32), '网关-東京', 'a'.repeat(64)]) {
       const nonce = await minter.mintNonce({ serverId, handle, now: NOW })
       expect(await minter.verifyNonce(nonce, { ...EXPECT, serverId })).toMatchObject({
-        ok: true,
+        kind: 'valid',
         serverId,
         handle,
       })
@@ -158,7 +161,7 @@ describe('nonce', () => {
       const flipped = bytes.slice()
       flipped[i >> 3] = (flipped[i >> 3] as number) ^ (1 << (i & 7))
       const check = await minter.verifyNonce(encodeBase64Url(flipped), EXPECT)
-      expect(check.ok, `bit ${i}`).toBe(false)
+      expect(check.kind, `bit ${i}`).toBe('invalid')
     }
   })
 
@@ -168,7 +171,7 @@ describe('nonce', () => {
       for (const c of `${ALPHABET}=+/. "`) {
         if (c === nonce[i]) continue
         const changed = nonce.slice(0, i) + c + nonce.slice(i + 1)
-        expect((await minter.verifyNonce(changed, EXPECT)).ok, changed).toBe(false)
+        expect((await minter.verifyNonce(changed, EXPECT)).kind, changed).toBe('invalid')
       }
     }
   })
@@ -189,7 +192,7 @@ describe('nonce', () => {
             now,
             lifetimeSeconds: 300,
           })
-          expect(check.ok).toBe(false)
+          expect(check.kind).toBe('invalid')
         }
       ),
       { numRuns: 200 }
@@ -199,18 +202,18 @@ describe('nonce', () => {
   it('tells expired from forged', async () => {
     const old = await minter.mintNonce({ serverId: SERVER, handle: newContextHandle(), now: NOW })
     const later = { ...EXPECT, now: NOW + 10_000 }
-    expect(await minter.verifyNonce(old, later)).toMatchObject({ ok: true, expired: true })
+    expect(await minter.verifyNonce(old, later)).toMatchObject({ kind: 'valid', expired: true })
     // A forgery: a well-formed nonce with a fresh time but a made-up MAC.
     const bytes = decodeBase64Url(old) as Uint8Array
     new DataView(bytes.buffer).setUint32(2, NOW + 10_000)
     expect(await minter.verifyNonce(encodeBase64Url(bytes), later)).toEqual({
-      ok: false,
+      kind: 'invalid',
       reason: 'bad_mac',
     })
     // The same with a MAC from another key that claims our key id.
     const other = await createTokenMinter({ current: { id: 1, secret: 'attacker' } })
     const forged = await other.mintNonce({ serverId: SERVER, handle: newContextHandle(), now: NOW })
-    expect(await minter.verifyNonce(forged, EXPECT)).toEqual({ ok: false, reason: 'bad_mac' })
+    expect(await minter.verifyNonce(forged, EXPECT)).toEqual({ kind: 'invalid', reason: 'bad_mac' })
   })
 
   it('property: arbitrary text is refused without throwing', async () => {
@@ -219,14 +222,14 @@ describe('nonce', () => {
         fc.oneof(fc.string({ maxLength: 200 }), fc.string({ unit: fc.constantFrom(...ALPHABET) })),
         async (text) => {
           const check = await minter.verifyNonce(text, EXPECT)
-          expect(check.ok).toBe(false)
+          expect(check.kind).toBe('invalid')
           expect(() => readNonceFields(text)).not.toThrow()
         }
       ),
       { numRuns: 300 }
     )
     expect(await minter.verifyNonce('A'.repeat(100_000), EXPECT)).toEqual({
-      ok: false,
+      kind: 'invalid',
       reason: 'malformed',
     })
   })
@@ -243,7 +246,7 @@ describe('nonce', () => {
     ]
     for (const v of variants) {
       expect(await minter.verifyNonce(encodeBase64Url(v), EXPECT)).toEqual({
-        ok: false,
+        kind: 'invalid',
         reason: 'malformed',
       })
       expect(readNonceFields(encodeBase64Url(v))).toBeUndefined()
@@ -261,18 +264,18 @@ describe('opaque', () => {
     const handle = newContextHandle()
     const opaque = await minter.mintOpaque(handle)
     expect(opaque).toMatch(/^[A-Za-z0-9_-]{46}$/)
-    expect(await minter.verifyOpaque(opaque)).toEqual({ ok: true, handle, keyId: 1 })
+    expect(await minter.verifyOpaque(opaque)).toEqual({ kind: 'valid', handle, keyId: 1 })
     const bytes = decodeBase64Url(opaque) as Uint8Array
     for (let i = 0; i < bytes.length * 8; i++) {
       const flipped = bytes.slice()
       flipped[i >> 3] = (flipped[i >> 3] as number) ^ (1 << (i & 7))
-      expect((await minter.verifyOpaque(encodeBase64Url(flipped))).ok, `bit ${i}`).toBe(false)
+      expect((await minter.verifyOpaque(encodeBase64Url(flipped))).kind, `bit ${i}`).toBe('invalid')
     }
     for (let i = 0; i < opaque.length; i++) {
       for (const c of ALPHABET) {
         if (c === opaque[i]) continue
         const changed = opaque.slice(0, i) + c + opaque.slice(i + 1)
-        expect((await minter.verifyOpaque(changed)).ok, changed).toBe(false)
+        expect((await minter.verifyOpaque(changed)).kind, changed).toBe('invalid')
       }
     }
   })
@@ -280,23 +283,26 @@ describe('opaque', () => {
   it('refuses random handles, other lengths and nonces', async () => {
     const minter = await createTokenMinter({ current: K1 })
     expect(await minter.verifyOpaque(newContextHandle())).toEqual({
-      ok: false,
+      kind: 'invalid',
       reason: 'malformed',
     })
-    expect(await minter.verifyOpaque('')).toEqual({ ok: false, reason: 'malformed' })
+    expect(await minter.verifyOpaque('')).toEqual({ kind: 'invalid', reason: 'malformed' })
     const random = encodeBase64Url(
       Uint8Array.of(1, 1, ...crypto.getRandomValues(new Uint8Array(32)))
     )
-    expect(await minter.verifyOpaque(random)).toEqual({ ok: false, reason: 'bad_mac' })
+    expect(await minter.verifyOpaque(random)).toEqual({ kind: 'invalid', reason: 'bad_mac' })
     const nonce = await minter.mintNonce({ serverId: SERVER, handle: newContextHandle(), now: NOW })
-    expect((await minter.verifyOpaque(nonce)).ok).toBe(false)
+    expect((await minter.verifyOpaque(nonce)).kind).toBe('invalid')
     await expect(minter.mintOpaque('not a handle')).rejects.toBeInstanceOf(TypeError)
   })
 
   it('an opaque is not a nonce', async () => {
     const minter = await createTokenMinter({ current: K1 })
     const opaque = await minter.mintOpaque(newContextHandle())
-    expect(await minter.verifyNonce(opaque, EXPECT)).toEqual({ ok: false, reason: 'malformed' })
+    expect(await minter.verifyNonce(opaque, EXPECT)).toEqual({
+      kind: 'invalid',
+      reason: 'malformed',
+    })
     expect(readNonceFields(opaque)).toBeUndefined()
   })
 })
@@ -310,23 +316,29 @@ describe('key rotation', () => {
     const oldNonce = await before.mintNonce({ serverId: SERVER, handle, now: NOW })
     const oldOpaque = await before.mintOpaque(handle)
 
-    expect(await during.verifyNonce(oldNonce, EXPECT)).toMatchObject({ ok: true, keyId: 1 })
-    expect(await during.verifyOpaque(oldOpaque)).toEqual({ ok: true, handle, keyId: 1 })
+    expect(await during.verifyNonce(oldNonce, EXPECT)).toMatchObject({ kind: 'valid', keyId: 1 })
+    expect(await during.verifyOpaque(oldOpaque)).toEqual({ kind: 'valid', handle, keyId: 1 })
     const newNonce = await during.mintNonce({ serverId: SERVER, handle, now: NOW })
     expect(readNonceFields(newNonce)?.keyId).toBe(2)
-    expect(await during.verifyNonce(newNonce, EXPECT)).toMatchObject({ ok: true, keyId: 2 })
-    expect(await before.verifyNonce(newNonce, EXPECT)).toEqual({ ok: false, reason: 'unknown_key' })
+    expect(await during.verifyNonce(newNonce, EXPECT)).toMatchObject({ kind: 'valid', keyId: 2 })
+    expect(await before.verifyNonce(newNonce, EXPECT)).toEqual({
+      kind: 'invalid',
+      reason: 'unknown_key',
+    })
 
-    expect(await after.verifyNonce(oldNonce, EXPECT)).toEqual({ ok: false, reason: 'unknown_key' })
-    expect(await after.verifyOpaque(oldOpaque)).toEqual({ ok: false, reason: 'unknown_key' })
-    expect(await after.verifyNonce(newNonce, EXPECT)).toMatchObject({ ok: true, keyId: 2 })
+    expect(await after.verifyNonce(oldNonce, EXPECT)).toEqual({
+      kind: 'invalid',
+      reason: 'unknown_key',
+    })
+    expect(await after.verifyOpaque(oldOpaque)).toEqual({ kind: 'invalid', reason: 'unknown_key' })
+    expect(await after.verifyNonce(newNonce, EXPECT)).toMatchObject({ kind: 'valid', keyId: 2 })
   })
 
   it('the same key id with another secret is a bad MAC', async () => {
     const a = await createTokenMinter({ current: K1 })
     const b = await createTokenMinter({ current: { id: K1.id, secret: K2.secret } })
     const nonce = await a.mintNonce({ serverId: SERVER, handle: newContextHandle(), now: NOW })
-    expect(await b.verifyNonce(nonce, EXPECT)).toEqual({ ok: false, reason: 'bad_mac' })
+    expect(await b.verifyNonce(nonce, EXPECT)).toEqual({ kind: 'invalid', reason: 'bad_mac' })
   })
 
   it('refuses bad key configurations', async () => {
@@ -347,12 +359,15 @@ describe('key rotation', () => {
     const old = await before.mintNonce({ serverId: 'gate', handle, now: 1000 })
     const fresh = await during.mintNonce({ serverId: 'gate', handle, now: 1000 })
     const expect1 = { serverId: 'gate', now: 1000, lifetimeSeconds: 300 }
-    expect((await during.verifyNonce(old, expect1)).ok).toBe(true)
-    expect((await during.verifyNonce(fresh, expect1)).ok).toBe(true)
-    expect((await during.verifyOpaque(await before.mintOpaque(handle))).ok).toBe(true)
+    expect((await during.verifyNonce(old, expect1)).kind).toBe('valid')
+    expect((await during.verifyNonce(fresh, expect1)).kind).toBe('valid')
+    expect((await during.verifyOpaque(await before.mintOpaque(handle))).kind).toBe('valid')
     // A third key sharing the id is still refused.
     const stranger = await createTokenMinter({ current: { ...K3, id: K1.id } })
     const forged = await stranger.mintNonce({ serverId: 'gate', handle, now: 1000 })
-    expect(await during.verifyNonce(forged, expect1)).toEqual({ ok: false, reason: 'bad_mac' })
+    expect(await during.verifyNonce(forged, expect1)).toEqual({
+      kind: 'invalid',
+      reason: 'bad_mac',
+    })
   })
 })

@@ -26,18 +26,18 @@ describe('memoryBrakes under Node', () => {
     const verdicts = await Promise.all(
       Array.from({ length: 15 }, () => brakes.admit(at('198.51.100.1', 'alice'), p))
     )
-    expect(verdicts.filter((v) => v.ok)).toHaveLength(p.userFailures)
-    expect(verdicts.filter((v) => !v.ok)).toEqual(
-      Array(15 - p.userFailures).fill({ ok: false, retryAfter: 1, reason: 'user_failures' })
+    expect(verdicts.filter((v) => v.kind === 'admitted')).toHaveLength(p.userFailures)
+    expect(verdicts.filter((v) => v.kind === 'braked')).toEqual(
+      Array(15 - p.userFailures).fill({ kind: 'braked', retryAfter: 1, reason: 'user_failures' })
     )
     // After the wait one attempt passes; verified, it is taken back and its bucket known.
-    expect((await brakes.admit(at('198.51.100.1', 'alice', now + 1), p)).ok).toBe(true)
+    expect((await brakes.admit(at('198.51.100.1', 'alice', now + 1), p)).kind).toBe('admitted')
     await brakes.succeeded(at('198.51.100.1', 'alice', now + 1), p)
     expect(brakes.inspect(`user:${JSON.stringify(['node', 'alice'])}`).known).toEqual([
       { bucket: '198.51.100.1', until: now + 1 + p.knownClientSeconds },
     ])
     // Another user from another bucket is not slowed.
-    expect(await brakes.recordFailure(at('198.51.100.2', 'bob'), p)).toEqual({ ok: true })
+    expect(await brakes.recordFailure(at('198.51.100.2', 'bob'), p)).toEqual({ kind: 'admitted' })
     expect(brakes.size).toBe(4)
     // Once everything has drained, the next call sweeps: only its own objects and the user
     // object holding the known bucket are left.

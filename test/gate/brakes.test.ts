@@ -349,22 +349,25 @@ describe.each(stores)('the store, $kind', ({ kind, brakes, rows }) => {
     const verdicts = await Promise.all(
       Array.from({ length: 40 }, () => brakes.admit(at(bucket, user, now), policy()))
     )
-    expect(verdicts.filter((v) => v.ok)).toHaveLength(10)
-    expect(verdicts.filter((v) => !v.ok && v.reason === 'user_failures')).toHaveLength(30)
+    expect(verdicts.filter((v) => v.kind === 'admitted')).toHaveLength(10)
+    expect(
+      verdicts.filter((v) => v.kind === 'braked' && v.reason === 'user_failures')
+    ).toHaveLength(30)
   })
 
   it('doubles the wait from 1 s to the cap, and waiting it always admits', async () => {
     const [bucket, user] = [unique('b'), unique('u')]
     let now = nowSeconds()
     const p = policy({ userFailures: 3, maxDelaySeconds: 20 })
-    for (let i = 0; i < 3; i++) expect((await brakes.admit(at(bucket, user, now), p)).ok).toBe(true)
+    for (let i = 0; i < 3; i++)
+      expect((await brakes.admit(at(bucket, user, now), p)).kind).toBe('admitted')
     const waits: number[] = []
     for (let i = 0; i < 8; i++) {
       const v = await brakes.admit(at(bucket, user, now), p)
-      if (v.ok) throw new Error('admitted without waiting')
+      if (v.kind === 'admitted') throw new Error('admitted without waiting')
       waits.push(v.retryAfter)
       now += v.retryAfter
-      expect((await brakes.admit(at(bucket, user, now), p)).ok).toBe(true)
+      expect((await brakes.admit(at(bucket, user, now), p)).kind).toBe('admitted')
     }
     expect(waits).toEqual([1, 2, 4, 8, 16, 20, 20, 20])
   })
@@ -375,13 +378,13 @@ describe.each(stores)('the store, $kind', ({ kind, brakes, rows }) => {
     const p = policy()
     for (let i = 0; i < 10; i++) await brakes.admit(at(bucket, user, now), p)
     const wait = await brakes.admit(at(bucket, user, now), p)
-    expect(wait.ok).toBe(false)
-    now += wait.ok ? 0 : wait.retryAfter
-    expect((await brakes.admit(at(bucket, user, now), p)).ok).toBe(true)
+    expect(wait.kind).toBe('braked')
+    now += wait.kind === 'braked' ? wait.retryAfter : 0
+    expect((await brakes.admit(at(bucket, user, now), p)).kind).toBe('admitted')
     await brakes.succeeded(at(bucket, user, now), p)
     // One more guess passes (the refund), the next is slowed again: no clean slate.
-    expect((await brakes.admit(at(bucket, user, now), p)).ok).toBe(true)
-    expect((await brakes.admit(at(bucket, user, now), p)).ok).toBe(false)
+    expect((await brakes.admit(at(bucket, user, now), p)).kind).toBe('admitted')
+    expect((await brakes.admit(at(bucket, user, now), p)).kind).toBe('braked')
   })
 
   it('takes back an undecided attempt but not its authority call', async () => {
@@ -389,7 +392,7 @@ describe.each(stores)('the store, $kind', ({ kind, brakes, rows }) => {
     const now = nowSeconds()
     const p = policy({ authorityCallsPerMinute: 3 })
     for (let i = 0; i < 3; i++) {
-      expect((await brakes.admit(at(bucket, user, now), p)).ok).toBe(true)
+      expect((await brakes.admit(at(bucket, user, now), p)).kind).toBe('admitted')
       await brakes.undecided(at(bucket, user, now), p)
     }
     expect(await rows(bucketName(bucket))).toEqual({
@@ -399,7 +402,7 @@ describe.each(stores)('the store, $kind', ({ kind, brakes, rows }) => {
     })
     expect(await rows(userName(user))).toEqual({ counters: [], budget: [], known: [] })
     expect(await brakes.admit(at(bucket, user, now), p)).toEqual({
-      ok: false,
+      kind: 'braked',
       retryAfter: 60,
       reason: 'authority_rate',
     })
@@ -409,10 +412,10 @@ describe.each(stores)('the store, $kind', ({ kind, brakes, rows }) => {
     const [user, first, second] = [unique('u'), unique('b'), unique('b')]
     const now = nowSeconds()
     const p = policy({ userGlobalFailures: 2 })
-    expect((await brakes.admit(at(first, user, now), p)).ok).toBe(true)
-    expect((await brakes.admit(at(first, user, now), p)).ok).toBe(true)
+    expect((await brakes.admit(at(first, user, now), p)).kind).toBe('admitted')
+    expect((await brakes.admit(at(first, user, now), p)).kind).toBe('admitted')
     const refused = await brakes.admit(at(second, user, now), p)
-    expect(refused).toEqual({ ok: false, retryAfter: 1, reason: 'user_global_failures' })
+    expect(refused).toEqual({ kind: 'braked', retryAfter: 1, reason: 'user_global_failures' })
     expect(await rows(bucketName(second))).toEqual({
       counters: [],
       budget: [{ count: 0 }],
@@ -426,24 +429,24 @@ describe.each(stores)('the store, $kind', ({ kind, brakes, rows }) => {
     const [user, other, bucket] = [unique('u'), unique('u'), unique('b')]
     const now = nowSeconds()
     const p = policy({ clientFailures: 3, userFailures: 1, authorityCallsPerMinute: 2 })
-    expect((await brakes.admit(at(bucket, user, now), p)).ok).toBe(true)
+    expect((await brakes.admit(at(bucket, user, now), p)).kind).toBe('admitted')
     await brakes.recordFailure(at(bucket, user, now), p)
     await brakes.recordFailure(at(bucket, other, now), p)
     // The bucket is at its threshold (1 s), the user one beyond it (2 s).
     expect(await brakes.admit(at(bucket, user, now), p)).toEqual({
-      ok: false,
+      kind: 'braked',
       retryAfter: 2,
       reason: 'user_failures',
     })
     expect(await brakes.admit(at(bucket, unique('u'), now), p)).toEqual({
-      ok: false,
+      kind: 'braked',
       retryAfter: 1,
       reason: 'client_failures',
     })
-    expect((await brakes.admit(at(bucket, unique('u'), now + 1), p)).ok).toBe(true)
+    expect((await brakes.admit(at(bucket, unique('u'), now + 1), p)).kind).toBe('admitted')
     // Two authority calls this minute: the budget is spent until the minute is over.
     expect(await brakes.admit(at(bucket, unique('u'), now + 30), p)).toEqual({
-      ok: false,
+      kind: 'braked',
       retryAfter: 30,
       reason: 'authority_rate',
     })
@@ -453,12 +456,12 @@ describe.each(stores)('the store, $kind', ({ kind, brakes, rows }) => {
     const [user, home, guesser] = [unique('u'), unique('b'), unique('b')]
     const now = nowSeconds()
     const p = policy({ userGlobalFailures: 2 })
-    expect((await brakes.admit(at(home, user, now), p)).ok).toBe(true)
+    expect((await brakes.admit(at(home, user, now), p)).kind).toBe('admitted')
     await brakes.succeeded(at(home, user, now), p)
-    expect((await brakes.admit(at(guesser, user, now), p)).ok).toBe(true)
-    expect((await brakes.admit(at(guesser, user, now), p)).ok).toBe(true)
-    expect((await brakes.admit(at(guesser, user, now), p)).ok).toBe(false)
-    expect((await brakes.admit(at(home, user, now), p)).ok).toBe(true)
+    expect((await brakes.admit(at(guesser, user, now), p)).kind).toBe('admitted')
+    expect((await brakes.admit(at(guesser, user, now), p)).kind).toBe('admitted')
+    expect((await brakes.admit(at(guesser, user, now), p)).kind).toBe('braked')
+    expect((await brakes.admit(at(home, user, now), p)).kind).toBe('admitted')
     expect((await rows(userName(user))).counters).toEqual([{ key: '*', level: 3 }])
     expect((await rows(userName(user))).known).toEqual([{ bucket: home }])
   })
@@ -468,7 +471,7 @@ describe.each(stores)('the store, $kind', ({ kind, brakes, rows }) => {
     const now = nowSeconds()
     const homes = Array.from({ length: 18 }, (_, i) => `${unique('b')}-${i}`)
     for (const [i, home] of homes.entries()) {
-      expect((await brakes.admit(at(home, user, now + i), policy())).ok).toBe(true)
+      expect((await brakes.admit(at(home, user, now + i), policy())).kind).toBe('admitted')
       await brakes.succeeded(at(home, user, now + i), policy())
     }
     const known = (await rows(userName(user))).known.map((k) => k.bucket)
@@ -482,11 +485,11 @@ describe.each(stores)('the store, $kind', ({ kind, brakes, rows }) => {
     const verdicts: BrakeVerdict[] = []
     for (let i = 0; i < 3; i++) verdicts.push(await brakes.recordFailure(at(bucket, user, now), p))
     expect(verdicts).toEqual([
-      { ok: true },
-      { ok: false, retryAfter: 1, reason: 'user_failures' },
-      { ok: false, retryAfter: 2, reason: 'user_failures' },
+      { kind: 'admitted' },
+      { kind: 'braked', retryAfter: 1, reason: 'user_failures' },
+      { kind: 'braked', retryAfter: 2, reason: 'user_failures' },
     ])
-    expect((await brakes.admit(at(bucket, user, now + 1), p)).ok).toBe(false)
+    expect((await brakes.admit(at(bucket, user, now + 1), p)).kind).toBe('braked')
     expect((await rows(userName(user))).counters).toEqual([{ key: '*', level: 3 }])
   })
 
@@ -500,7 +503,7 @@ describe.each(stores)('the store, $kind', ({ kind, brakes, rows }) => {
       let admitted = 0
       while (now < start + seconds) {
         const v = await brakes.admit(at(bucket(), user, now), p)
-        if (v.ok) admitted++
+        if (v.kind === 'admitted') admitted++
         else now += v.retryAfter
       }
       return admitted
@@ -639,7 +642,7 @@ describe('the store, memory only', () => {
     // A guesser drives the victim's counters from one bucket past the threshold: they drain
     // in 1200 s.
     for (let i = 0; i < 4; i++) await store.recordFailure(at(home, victim, now), p)
-    expect(await store.admit(at(home, victim, now), p)).toMatchObject({ ok: false })
+    expect(await store.admit(at(home, victim, now), p)).toMatchObject({ kind: 'braked' })
     // Then sprays fresh buckets and names: one attempt each, drained within 300 s.
     let peak = 0
     for (let i = 0; i < 20; i++) {
@@ -650,7 +653,7 @@ describe('the store, memory only', () => {
     // The victim's counters, fullest, were never evicted: still braked.
     expect(memoryRows(store, bucketName(home)).counters).toHaveLength(2)
     expect(memoryRows(store, userName(victim)).counters).toEqual([{ key: '*', level: 4 }])
-    expect(await store.admit(at(home, victim, now + 1), p)).toMatchObject({ ok: false })
+    expect(await store.admit(at(home, victim, now + 1), p)).toMatchObject({ kind: 'braked' })
   })
 
   it('forgets counts when it must evict them: their guesser starts afresh', async () => {
@@ -659,11 +662,11 @@ describe('the store, memory only', () => {
     const now = nowSeconds()
     const p = policy({ userFailures: 1, userGlobalFailures: 1 })
     await store.recordFailure(at(bucket, user, now), p)
-    expect((await store.admit(at(bucket, user, now), p)).ok).toBe(false)
+    expect((await store.admit(at(bucket, user, now), p)).kind).toBe('braked')
     // Another user from another bucket: both objects of the first attempt are evicted.
     await store.recordFailure(at(unique('b'), unique('u'), now), p)
     expect(store.size).toBe(2)
-    expect((await store.admit(at(bucket, user, now), p)).ok).toBe(true)
+    expect((await store.admit(at(bucket, user, now), p)).kind).toBe('admitted')
   })
 
   it.each([0, 1, 2.5, Number.NaN])('refuses maxObjects %s', (maxObjects) => {

@@ -6,7 +6,7 @@ import { hostilePath, lenientFold, lenientRead, strictRead, whatwgPath } from '.
 
 const canonical = (raw: string, allowParameters = false) => {
   const c = canonicalizePath(raw, { allowParameters })
-  if (!c.ok) throw new Error(`refused ${JSON.stringify(raw)}: ${c.reason}`)
+  if (c.kind === 'refused') throw new Error(`refused ${JSON.stringify(raw)}: ${c.reason}`)
   return c
 }
 
@@ -115,15 +115,15 @@ describe('refusals', () => {
     ['/%2e%2e/x', 'above_root'],
   ])('%j: %s', (raw, reason) => {
     const c = canonicalizePath(raw)
-    expect(c).toMatchObject({ ok: false, reason })
-    if (!c.ok) expect(c.message.length).toBeGreaterThan(0)
+    expect(c).toMatchObject({ kind: 'refused', reason })
+    if (c.kind === 'refused') expect(c.message.length).toBeGreaterThan(0)
   })
 })
 
 describe('segment parameters, when allowed', () => {
   it('keeps them in the path and removes them from what rules match', () => {
     expect(canonical('/admin;x=1/panel', true)).toEqual({
-      ok: true,
+      kind: 'canonical',
       path: '/admin;x=1/panel',
       matchPath: '/admin/panel',
     })
@@ -134,7 +134,7 @@ describe('segment parameters, when allowed', () => {
     'refuses them on empty and dot segments: %j',
     (raw) => {
       expect(canonicalizePath(raw, { allowParameters: true })).toMatchObject({
-        ok: false,
+        kind: 'refused',
         reason: 'parameters',
       })
     }
@@ -142,7 +142,7 @@ describe('segment parameters, when allowed', () => {
 
   it('still refuses an escaped ; (a decoding origin strips what the gate kept)', () => {
     expect(canonicalizePath('/admin%3Bx/panel', { allowParameters: true })).toMatchObject({
-      ok: false,
+      kind: 'refused',
       reason: 'encoded_delimiter',
     })
   })
@@ -163,7 +163,7 @@ describe('properties', () => {
     fc.assert(
       fc.property(fc.string({ unit: 'binary' }), fc.boolean(), (s, allowParameters) => {
         const c = canonicalizePath(s, { allowParameters })
-        expect(typeof c.ok).toBe('boolean')
+        expect(['canonical', 'refused']).toContain(c.kind)
       }),
       RUNS
     )
@@ -173,7 +173,7 @@ describe('properties', () => {
     fc.assert(
       fc.property(anyPath, fc.boolean(), (raw, allowParameters) => {
         const once = canonicalizePath(raw, { allowParameters })
-        if (!once.ok) return
+        if (once.kind === 'refused') return
         expect(canonicalizePath(once.path, { allowParameters })).toEqual(once)
       }),
       RUNS
@@ -184,7 +184,7 @@ describe('properties', () => {
     fc.assert(
       fc.property(anyPath, fc.boolean(), (raw, allowParameters) => {
         const c = canonicalizePath(raw, { allowParameters })
-        if (!c.ok) return
+        if (c.kind === 'refused') return
         const { path } = c
         expect(path.startsWith('/')).toBe(true)
         expect(path).not.toContain('//')
@@ -208,7 +208,7 @@ describe('properties', () => {
     fc.assert(
       fc.property(anyPath, fc.boolean(), (raw, allowParameters) => {
         const c = canonicalizePath(raw, { allowParameters })
-        if (!c.ok) return
+        if (c.kind === 'refused') return
         const once = strictRead(c.path, allowParameters)
         const lenient = lenientRead(c.path)
         // The lenient reader also drops a trailing slash; nothing else may differ.
@@ -223,13 +223,13 @@ describe('properties', () => {
     fc.assert(
       fc.property(anyPath, (raw) => {
         const c = canonicalizePath(raw)
-        if (!c.ok) return
+        if (c.kind === 'refused') return
         expect(whatwgPath(c.path)).toBe(c.path)
         const target = new URL('https://origin.test/')
         target.pathname = c.path
         expect(target.pathname).toBe(c.path)
         const parsed = canonicalizePath(whatwgPath(raw))
-        if (parsed.ok) expect(parsed.path).toBe(c.path)
+        if (parsed.kind === 'canonical') expect(parsed.path).toBe(c.path)
       }),
       RUNS
     )
