@@ -77,6 +77,11 @@ interface NcEntry extends StoredNonce {
   state: NcState
   /** Storage holds the exact state (mark lowered), so it covers no nc accepted since. */
   persistedExact: boolean
+  /**
+   * Loaded under a reservation mark (a crash or eviction before the quiet-spell flush): the exact
+   * state storage last held. An nc under the mark but not in it may never have been used.
+   */
+  snapshot?: NcState
   dirty: boolean
 }
 
@@ -233,6 +238,7 @@ export class ContextState {
       entry.dirty = false
       entry.reserved = entry.state.highest
       entry.persistedExact = true
+      entry.snapshot = undefined
       this.storage.writeNonce(nonce, entry)
     }
   }
@@ -243,7 +249,12 @@ export class ContextState {
     policy: ContextPolicy,
     reason: 'no_context' | 'expired' | 'other_user'
   ): VerifyAnswer {
-    if (!req.nonceExpired && this.ncUsed(req, policy)) return { kind: 'replay', verified: false }
+    // Surely used: refused here. Only possibly used (under a mark after a crash): the authority
+    // verifies it, and establish then refuses it as a verified replay (stale=true), which a real
+    // client answers silently.
+    if (!req.nonceExpired && this.ncUse(req, policy) === 'used') {
+      return { kind: 'replay', verified: false }
+    }
     return { kind: 'ask_authority', reason }
   }
 
@@ -272,10 +283,13 @@ export class ContextState {
     return req.nc ?? 1
   }
 
-  private ncUsed(req: ContextRequest, policy: ContextPolicy): boolean {
+  private ncUse(req: ContextRequest, policy: ContextPolicy): 'fresh' | 'uncertain' | 'used' {
     const nc = this.ncOf(req, policy)
-    if (nc === undefined || this.load() === null) return false
-    return checkNc(this.ncEntry(req, policy).state, nc, policy.replay) !== 'fresh'
+    if (nc === undefined || this.load() === null) return 'fresh'
+    const entry = this.ncEntry(req, policy)
+    if (checkNc(entry.state, nc, policy.replay) === 'fresh') return 'fresh'
+    const { snapshot } = entry
+    return snapshot && checkNc(snapshot, nc, policy.replay) === 'fresh' ? 'uncertain' : 'used'
   }
 
   private checkAndRecordNc(req: ContextRequest, policy: ContextPolicy): boolean {
@@ -309,6 +323,7 @@ export class ContextState {
       state: exact ? found.state : usedUpTo(found?.reserved ?? 0, policy.windowSize),
       reserved: found?.reserved ?? 0,
       persistedExact: exact,
+      snapshot: found && !exact ? found.state : undefined,
       expires: found?.expires ?? req.nonceIssuedAt + policy.nonceLifetime + NONCE_GRACE_SECONDS,
       dirty: false,
     }

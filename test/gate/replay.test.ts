@@ -23,7 +23,7 @@ import {
   gate,
   installPeers,
 } from './fakes.ts'
-import { type FakeClock, fakeClock, holdTimers } from './support/clock.ts'
+import { type FakeClock, fakeClock, holdTimers, quietSpell } from './support/clock.ts'
 
 let authority: FakeAuthority
 let origin: FakeOrigin
@@ -85,8 +85,11 @@ for (const mode of ['window', 'strict'] as const) {
     it('after the context reached MAX_LIFETIME and its alarm ran', async () => {
       const g = gate({ REPLAY_MODE: mode, MAX_LIFETIME: '60', NONCE_LIFETIME: '300' })
       const { captured, handle } = await session(g, 2, '/private/life')
-      clock.advance(61)
+      // Long after the last request: the quiet-spell flush has run, then the alarm.
+      await quietSpell(clock, env.CONTEXTS.getByName(handle), 61)
       await runAlarm(handle)
+      // What the alarm kept must come back from storage, not from the object's memory.
+      await evict(handle)
       const calls = authority.calls
       expect(await replayAll(g, captured, '/private/life')).toEqual([401, 401])
       // Refused from the kept nc state alone: the authority is not asked about a replay.
@@ -96,8 +99,11 @@ for (const mode of ['window', 'strict'] as const) {
     it('after the idle timeout (shorter than the nonce lifetime) and its alarm ran', async () => {
       const g = gate({ REPLAY_MODE: mode, IDLE_TIMEOUT: '30', NONCE_LIFETIME: '300' })
       const { captured, handle } = await session(g, 2, '/private/idle')
-      clock.advance(31)
+      // Long after the last request: the quiet-spell flush has run, then the alarm.
+      await quietSpell(clock, env.CONTEXTS.getByName(handle), 31)
       await runAlarm(handle)
+      // What the alarm kept must come back from storage, not from the object's memory.
+      await evict(handle)
       expect(await replayAll(g, captured, '/private/idle')).toEqual([401, 401])
     })
 
@@ -117,8 +123,11 @@ for (const mode of ['window', 'strict'] as const) {
     it('after a new login on the same handle', async () => {
       const g = gate({ REPLAY_MODE: mode, MAX_LIFETIME: '60', NONCE_LIFETIME: '300' })
       const { alice, captured, handle } = await session(g, 2, '/private/again')
-      clock.advance(61)
+      // Long after the last request: the quiet-spell flush has run, then the alarm.
+      await quietSpell(clock, env.CONTEXTS.getByName(handle), 61)
       await runAlarm(handle)
+      // What the alarm kept must come back from storage, not from the object's memory.
+      await evict(handle)
       // The real client logs in again on its handle (the authority is asked, no prompt).
       expect((await alice.fetch('/private/again/3')).status).toBe(200)
       expect(handleOf(alice.sent.at(-1)?.authorization ?? '')).toBe(handle)
@@ -155,6 +164,24 @@ for (const mode of ['window', 'strict'] as const) {
       const before = origin.requests.length
       expect((await send(headers[1] as string, '203.0.113.98')).status).toBe(401)
       expect(origin.requests.length).toBe(before)
+    })
+
+    it('after the session ended in a crash before its nc state was flushed', async () => {
+      const g = gate({ REPLAY_MODE: mode, MAX_LIFETIME: '60', NONCE_LIFETIME: '300' })
+      const { alice, captured, handle } = await session(g, 2, '/private/crash')
+      // No quiet spell: storage holds only the reservation mark when the session ends.
+      clock.advance(61)
+      await runAlarm(handle)
+      await evict(handle)
+      // A replay under the mark cannot be told from an nc never used without the key: the
+      // authority verifies it, and it is refused as a verified replay.
+      const calls = authority.calls
+      expect(await replayAll(g, captured, '/private/crash')).toEqual([401, 401])
+      expect(authority.calls).toBeGreaterThan(calls)
+      // The real client is answered stale=true, never a prompt, and carries on on its handle.
+      expect((await alice.fetch('/private/crash/3')).status).toBe(200)
+      expect(handleOf(alice.sent.at(-1)?.authorization ?? '')).toBe(handle)
+      expect(alice.sent.filter((s) => s.status === 401)).toHaveLength(2)
     })
 
     it('after a restart of every context object', async () => {
