@@ -6,12 +6,13 @@
 import { type Context, Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
 import { ADMIN_PREFIX, adminRoutes } from './gate/admin.ts'
-import { httpAuthority } from './gate/authority-client.ts'
+import { type AuthorityClient, httpAuthority, type Readiness } from './gate/authority-client.ts'
 import { durableObjectBrakes } from './gate/brake-store.ts'
 import { ConfigError, type GateSecrets, type GateVars, readConfig } from './gate/config.ts'
+import { writeLog } from './gate/decision-log.ts'
 import { forwardToOrigin } from './gate/forward.ts'
-import { digestAuth } from './gate/middleware.ts'
-import { canonicalizePath } from './gate/request-path.ts'
+import { digestAuth, isPreflight } from './gate/middleware.ts'
+import { canonicalizePath, foldForMatch } from './gate/request-path.ts'
 import { resolveOptions } from './gate/resolve-options.ts'
 import { isAllowed, matchRoute, type RouteRule } from './gate/routes.ts'
 import { durableObjectContexts } from './gate/security-context.ts'
@@ -29,6 +30,25 @@ type GateEnv = Env &
 
 type App = Hono<{ Bindings: GateEnv; Variables: { route: RouteRule } }>
 
+/** The gate's own endpoints live under this prefix, never forwarded, never behind Digest. */
+const GATE_PREFIX = '/.digest-gate'
+const NO_STORE = { 'cache-control': 'no-store' }
+
+/** How long a readiness answer is reused: a probe per few seconds, whatever the polling rate. */
+const READINESS_CACHE_MS = 5000
+
+/** The authority's readiness, probed at most once per READINESS_CACHE_MS in this isolate. */
+function readiness(authority: AuthorityClient): () => Promise<Readiness> {
+  let last: { at: number; answer: Promise<Readiness> } | undefined
+  return () => {
+    const now = Date.now()
+    if (!last || now - last.at >= READINESS_CACHE_MS) {
+      last = { at: now, answer: authority.probe?.() ?? Promise.resolve({ kind: 'ready' }) }
+    }
+    return last.answer
+  }
+}
+
 /** The app is built once per isolate and configuration. */
 const apps = new WeakMap<object, App>()
 
@@ -44,16 +64,28 @@ export function buildGate(env: GateEnv): App {
     }),
     contexts: durableObjectContexts(env.CONTEXTS, env.USER_CONTEXTS),
     brakes: config.brakes && { ...config.brakes, store: durableObjectBrakes(env.BRAKE_COUNTERS) },
+    // The routes decide about preflights (per rule), not the middleware.
+    passPreflights: false,
     authorize: (c: Context, principal: { groups: string[] }) =>
       isAllowed(c.get('route') as RouteRule, principal.groups),
   }
   const auth = digestAuth(options)
+  const logLevel = config.forward.logLevel ?? 'all'
   const app: App = new Hono()
 
+  // Public, before anything else: liveness (the configuration read), readiness (the authority).
+  app.get(`${GATE_PREFIX}/healthz`, (c) => c.json({ status: 'ok' }, 200, NO_STORE))
+  const ready = readiness(options.authority)
+  app.get(`${GATE_PREFIX}/readyz`, async (c) => {
+    const r = await ready()
+    return r.kind === 'ready'
+      ? c.json({ status: 'ready' }, 200, NO_STORE)
+      : c.json({ status: 'unready', reason: r.reason }, 503, { ...NO_STORE, 'retry-after': '5' })
+  })
   if (config.adminToken) {
     app.route(
       ADMIN_PREFIX,
-      adminRoutes(config.adminToken, options.contexts, resolveOptions(options).policy)
+      adminRoutes(config.adminToken, options.contexts, resolveOptions(options).policy, logLevel)
     )
   }
 
@@ -63,23 +95,31 @@ export function buildGate(env: GateEnv): App {
     const { pathname } = new URL(c.req.url)
     const canonical = canonicalizePath(pathname, { allowParameters: config.allowPathParameters })
     if (canonical.kind === 'refused') {
-      console.log(
-        JSON.stringify({
-          event: 'digest-gate.path_refused',
-          reason: canonical.reason,
-          method: c.req.method,
-          path: pathname.slice(0, 256),
-        })
-      )
+      writeLog(logLevel, 'denial', {
+        event: 'digest-gate.path_refused',
+        reason: canonical.reason,
+        method: c.req.method,
+        path: pathname.slice(0, 256),
+        ray: c.req.header('cf-ray'),
+      })
       return Response.json(
         { error: 'invalid_request', message: `request path refused: ${canonical.message}` },
         { status: 400, headers: { 'cache-control': 'no-store' } }
       )
     }
+    // The gate's own prefix is never the origin's: what no route above answered does not exist.
+    const folded = foldForMatch(canonical.matchPath)
+    if (folded === GATE_PREFIX || folded.startsWith(`${GATE_PREFIX}/`)) {
+      return c.json({ error: 'not_found', message: 'no such gate endpoint' }, 404, NO_STORE)
+    }
     c.set('requestPath', canonical.path)
     const rule = matchRoute(config.routes, canonical.matchPath)
     c.set('route', rule)
-    return 'access' in rule && rule.access === 'public' ? next() : auth(c, next)
+    if ('access' in rule && rule.access === 'public') return next()
+    // A CORS preflight reaches the origin unauthenticated (it owns its CORS policy), unless the
+    // rule says otherwise.
+    if (rule.preflight !== false && isPreflight(c.req.raw)) return next()
+    return auth(c, next)
   })
 
   app.all('*', (c) =>
@@ -94,13 +134,12 @@ export function buildGate(env: GateEnv): App {
 
   app.onError((err, c) => {
     if (err instanceof HTTPException) return err.getResponse()
-    console.error(
-      JSON.stringify({
-        event: 'digest-gate.error',
-        message: String(err),
-        path: new URL(c.req.url).pathname,
-      })
-    )
+    writeLog(logLevel, 'fault', {
+      event: 'digest-gate.error',
+      message: String(err),
+      path: new URL(c.req.url).pathname,
+      ray: c.req.header('cf-ray'),
+    })
     return c.json({ error: 'internal', message: 'internal error' }, 500)
   })
   return app
@@ -114,11 +153,15 @@ export default {
         app = buildGate(env)
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err
-        // The details (which may quote configured values) go to the operator's log only.
+        // The details (which may quote configured values) go to the operator's log only, whatever
+        // LOG_LEVEL says (it may be the variable at fault).
         console.error(JSON.stringify({ event: 'digest-gate.config_error', message: err.message }))
+        const health = new URL(request.url).pathname === `${GATE_PREFIX}/healthz`
         return Response.json(
-          { error: 'misconfigured', message: 'the gate is misconfigured: see its log' },
-          { status: 500, headers: { 'cache-control': 'no-store' } }
+          health
+            ? { status: 'misconfigured' }
+            : { error: 'misconfigured', message: 'the gate is misconfigured: see its log' },
+          { status: health ? 503 : 500, headers: NO_STORE }
         )
       }
       apps.set(env, app)

@@ -11,7 +11,14 @@ export type AuthorityAnswer = VerifyResponse | { result: 'fault'; reason: string
 
 export interface AuthorityClient {
   verify(request: VerifyRequest): Promise<AuthorityAnswer>
+  /**
+   * Is the authority there, and does it accept this gate? For a readiness check: cheap, verifies
+   * nobody. Optional: an authority without it counts as ready.
+   */
+  probe?(): Promise<Readiness>
 }
+
+export type Readiness = { kind: 'ready' } | { kind: 'unready'; reason: string }
 
 export interface HttpAuthorityOptions {
   url: string
@@ -28,21 +35,20 @@ export function httpAuthority(options: HttpAuthorityOptions): AuthorityClient {
   const timeoutMs = options.timeoutMs ?? 5000
   const fetcher = options.fetcher
   const send = fetcher ? (req: Request) => fetcher.fetch(req) : (req: Request) => fetch(req)
+  const post = (body: string) =>
+    send(
+      new Request(options.url, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${options.token}`, 'content-type': 'application/json' },
+        body,
+        signal: AbortSignal.timeout(timeoutMs),
+      })
+    )
   return {
     async verify(request) {
       let res: Response
       try {
-        res = await send(
-          new Request(options.url, {
-            method: 'POST',
-            headers: {
-              authorization: `Bearer ${options.token}`,
-              'content-type': 'application/json',
-            },
-            body: JSON.stringify(request),
-            signal: AbortSignal.timeout(timeoutMs),
-          })
-        )
+        res = await post(JSON.stringify(request))
       } catch (err) {
         return { result: 'fault', reason: isTimeout(err) ? 'timeout' : 'unreachable' }
       }
@@ -56,6 +62,21 @@ export function httpAuthority(options: HttpAuthorityOptions): AuthorityClient {
         return parseAnswer(JSON.parse(text)) ?? { result: 'fault', reason: 'malformed_answer' }
       } catch (err) {
         return { result: 'fault', reason: isTimeout(err) ? 'timeout' : 'malformed_answer' }
+      }
+    },
+    // An empty request: an authority authenticates the caller before it reads the body (protocol
+    // v1), so 400 means "there, and this gate's token is good" — and nobody is verified.
+    async probe() {
+      try {
+        const res = await post('{}')
+        await res.body?.cancel()
+        if (res.status === 400) return { kind: 'ready' }
+        return {
+          kind: 'unready',
+          reason: res.status === 401 ? 'token_refused' : `status_${res.status}`,
+        }
+      } catch (err) {
+        return { kind: 'unready', reason: isTimeout(err) ? 'timeout' : 'unreachable' }
       }
     },
   }

@@ -8,6 +8,7 @@ import { parseAlgorithmName } from '../digest/algorithms.ts'
 import type { TokenKeys } from '../digest/tokens.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
 import type { BrakePolicy } from './brake-policy.ts'
+import type { LogLevel } from './decision-log.ts'
 import type { ForwardOptions } from './forward.ts'
 import { DEFAULTS, type DigestAuthOptions } from './options.ts'
 import { parseRoutes, type RouteRule } from './routes.ts'
@@ -40,6 +41,7 @@ const AUTH_VARS = {
   REVALIDATE_GRACE: ['revalidateGrace', int(0)],
   AUTH_INT_MAX_BODY: ['maxAuthIntBody', int(1)],
   BINDING: ['binding', oneOf(['none', 'address', 'client-cert'])],
+  LOG_LEVEL: ['logLevel', oneOf(['all', 'denials', 'off'])],
 } as const satisfies Record<string, readonly [keyof DigestAuthOptions, Parse<unknown>]>
 
 /** The brakes' policy read from variables. */
@@ -154,6 +156,7 @@ export function readConfig(
             ? []
             : list(strip).map((h) => header(h, 'STRIP_HEADERS')),
       assertionKey: vars.ASSERTION_KEY || undefined,
+      logLevel: (auth.logLevel ?? DEFAULTS.logLevel) as LogLevel,
       issuer: auth.serverId ?? DEFAULTS.serverId,
       realm,
     },

@@ -35,8 +35,28 @@ export interface DecisionLog {
    */
   contextCalls: number
   latencyMs: number
+  /** Cloudflare's request id (`cf-ray`), where present: the line joins the platform's logs. */
+  ray?: string
 }
 
-export function logDecision(entry: DecisionLog): void {
-  console.log(JSON.stringify(entry))
+/** `all`: every line; `denials`: refusals and faults only; `off`: nothing. */
+export type LogLevel = 'all' | 'denials' | 'off'
+
+/** What a line records: `fault`s go to console.error, `denial`s to console.warn (so Workers Logs
+ * can filter by level), the rest to console.log. */
+export type Severity = 'info' | 'denial' | 'fault'
+
+/** One JSON line, if the level lets it through. */
+export function writeLog(level: LogLevel, severity: Severity, record: object): void {
+  if (level === 'off' || (level === 'denials' && severity === 'info')) return
+  const line = JSON.stringify(record)
+  if (severity === 'fault') console.error(line)
+  else if (severity === 'denial') console.warn(line)
+  else console.log(line)
+}
+
+/** The default decision log at a level: a 5xx is a fault, any other refusal a denial. */
+export function decisionLogger(level: LogLevel): (entry: DecisionLog) => void {
+  return (entry) =>
+    writeLog(level, entry.status >= 500 ? 'fault' : entry.status >= 400 ? 'denial' : 'info', entry)
 }

@@ -6,6 +6,7 @@
  */
 import type { Principal } from '../authority-protocol/v1.ts'
 import { signAssertion } from './assertion.ts'
+import { type LogLevel, writeLog } from './decision-log.ts'
 import { canonicalizePath } from './request-path.ts'
 import { isTimeout } from './timeout.ts'
 
@@ -25,6 +26,8 @@ export interface ForwardOptions {
   timeoutMs: number
   /** Client headers never forwarded, in any spelling, beside the identity headers. */
   stripHeaders: string[]
+  /** Which of the forwarding's own log lines are written (faults only, here). */
+  logLevel?: LogLevel
 }
 
 /** Headers that make IIS, Symfony, Zend and some proxies serve another path than the URL's. */
@@ -95,6 +98,7 @@ export async function forwardToOrigin(
   }
   headers.set('x-forwarded-host', incoming.host)
   headers.set('x-forwarded-proto', incoming.protocol.replace(':', ''))
+  appendForwardedFor(headers)
   if (principal) {
     headers.set(o.headers.user, encodeHeaderValue(principal.name))
     headers.set(o.headers.groups, principal.groups.map(encodeHeaderValue).join(','))
@@ -125,13 +129,12 @@ export async function forwardToOrigin(
     })
   } catch (err) {
     const timedOut = isTimeout(err)
-    console.log(
-      JSON.stringify({
-        event: 'digest-gate.origin_fault',
-        reason: timedOut ? 'timeout' : 'unreachable',
-        path,
-      })
-    )
+    writeLog(o.logLevel ?? 'all', 'fault', {
+      event: 'digest-gate.origin_fault',
+      reason: timedOut ? 'timeout' : 'unreachable',
+      path,
+      ray: request.headers.get('cf-ray') ?? undefined,
+    })
     return Response.json(
       {
         error: timedOut ? 'origin_timeout' : 'origin_unreachable',
@@ -196,4 +199,15 @@ export function encodeHeaderValue(value: string): string {
     else out += encodeURIComponent(ch.isWellFormed() ? ch : '\uFFFD')
   }
   return out
+}
+
+/**
+ * X-Forwarded-For: the address the gate saw (CF-Connecting-IP, else a proxy's X-Real-IP) appended
+ * to what the client sent, which stays in front as a claim, never as the client.
+ */
+function appendForwardedFor(headers: Headers): void {
+  const seen = headers.get('cf-connecting-ip') ?? headers.get('x-real-ip')
+  if (!seen) return
+  const sent = headers.get('x-forwarded-for')?.trim()
+  headers.set('x-forwarded-for', sent ? `${sent}, ${seen}` : seen)
 }

@@ -81,6 +81,7 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
   }
 
   return async function digestAuth(c, next) {
+    if (o.passPreflights && isPreflight(c.req.raw)) return next()
     const started = Date.now()
     const now = Math.floor(started / 1000)
     const minter = await minterFor()
@@ -123,6 +124,7 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
         authorityCalled: meter.authorityCalled,
         contextCalls: meter.storeCalls,
         latencyMs: Date.now() - started,
+        ray: c.req.header('cf-ray'),
       })
 
     if (verdict.kind !== 'accept') {
@@ -283,4 +285,13 @@ function bindingOf(binding: Binding, request: Request, bucket: string): string |
   ).cf?.tlsClientAuth
   if (cert?.certPresented !== '1' || !cert.certFingerprintSHA256) return undefined
   return `cert:${cert.certFingerprintSHA256.toLowerCase()}`
+}
+
+/** A CORS preflight: browsers send it without credentials, before the request they mean. */
+export function isPreflight(request: Request): boolean {
+  return (
+    request.method === 'OPTIONS' &&
+    request.headers.has('origin') &&
+    request.headers.has('access-control-request-method')
+  )
 }

@@ -10,7 +10,7 @@ import type { AlgorithmName, HashName, Qop } from '../digest/types.ts'
 import type { AuthorityClient } from './authority-client.ts'
 import { type BrakePolicy, type BrakeStore, DEFAULT_BRAKE_POLICY } from './brake-policy.ts'
 import type { Binding, ContextStore } from './context-types.ts'
-import type { DecisionLog } from './decision-log.ts'
+import type { DecisionLog, LogLevel } from './decision-log.ts'
 
 export type MessageOption =
   | string
@@ -95,6 +95,13 @@ interface CommonOptions {
    */
   binding?: Binding
   /**
+   * CORS preflights (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) pass to the next
+   * handler unauthenticated: browsers never send credentials on them, and the origin (or a CORS
+   * middleware after this one) owns its CORS policy. Any other `OPTIONS` is authenticated.
+   * @default true
+   */
+  passPreflights?: boolean
+  /**
    * Brakes against password guessing (growing waits, never a lockout). `false` turns them off.
    * Default: on, counted in this process's memory; on Cloudflare give `durableObjectBrakes()`.
    */
@@ -107,8 +114,13 @@ interface CommonOptions {
    */
   authorize?: (c: Context, principal: Principal) => boolean | Promise<boolean>
   onAuthSuccess?: (c: Context, principal: Principal) => void | Promise<void>
-  /** Receives one record per decision. Default: a JSON line on the console. */
+  /** Receives one record per decision. Default: a JSON line on the console, at `logLevel`. */
   onDecision?: (entry: DecisionLog) => void
+  /**
+   * The default decision log's level: `all`, `denials` (refusals and faults only) or `off`.
+   * Refusals go to console.warn, faults to console.error. @default 'all'
+   */
+  logLevel?: LogLevel
   /** Body of 401 answers. @default { error: 'unauthorized', message } */
   unauthorizedMessage?: MessageOption
   /** Body of 400 answers. @default { error: 'invalid_request', message } */
@@ -151,6 +163,8 @@ export const DEFAULTS = {
   revalidateGrace: 3600,
   maxAuthIntBody: 1024 * 1024,
   binding: 'none' as Binding,
+  passPreflights: true,
+  logLevel: 'all' as LogLevel,
   brakePolicy: DEFAULT_BRAKE_POLICY,
   /** Wrong answers from one bucket a context verifies before the brakes must admit the next. */
   freeMismatchesWithBrakes: 1,

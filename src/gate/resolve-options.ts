@@ -8,7 +8,7 @@ import type { TokenKeys } from '../digest/tokens.ts'
 import type { AuthorityClient } from './authority-client.ts'
 import type { BrakePolicy, BrakeStore } from './brake-policy.ts'
 import type { ContextPolicy, ContextStore } from './context-types.ts'
-import { logDecision } from './decision-log.ts'
+import { decisionLogger } from './decision-log.ts'
 import { localAuthority } from './local-authority.ts'
 import { memoryBrakes } from './memory-brakes.ts'
 import { memoryContexts } from './memory-contexts.ts'
@@ -57,7 +57,8 @@ export function resolveOptions(options: DigestAuthOptions): ResolvedOptions {
     revalidateGrace: DEFAULTS.revalidateGrace,
     maxAuthIntBody: DEFAULTS.maxAuthIntBody,
     binding: DEFAULTS.binding,
-    onDecision: logDecision,
+    passPreflights: DEFAULTS.passPreflights,
+    logLevel: DEFAULTS.logLevel,
     ...given,
   }
   const fail = (message: string): never => {
@@ -88,6 +89,7 @@ export function resolveOptions(options: DigestAuthOptions): ResolvedOptions {
     options.brakes === false ? false : { store: options.brakes?.store ?? memoryBrakes() }
   return {
     ...o,
+    onDecision: options.onDecision ?? decisionLogger(o.logLevel),
     nonceKeys: options.nonceKeys ?? randomKeys(),
     authority:
       options.authority ?? localAuthority(options.users as NonNullable<typeof options.users>),

@@ -6,12 +6,13 @@
  * Matching fails closed in both directions, because the gate cannot know how the origin spells:
  * a rule that protects (authenticated, groups) matches every spelling an origin may read as its
  * path (case and accents folded, an exact rule also with a trailing slash); a public rule matches
- * its own spelling only. `caseSensitive` overrides either default per rule.
+ * its own spelling only. `caseSensitive` overrides either default per rule. `preflight: false`
+ * makes a protected rule challenge CORS preflights too (by default they pass to the origin).
  */
 import { canonicalizePath, foldForMatch } from './request-path.ts'
 
 export type RouteAccess = { access: 'public' } | { access: 'authenticated' } | { groups: string[] }
-export type RouteRule = { path: string; caseSensitive?: boolean } & RouteAccess
+export type RouteRule = { path: string; caseSensitive?: boolean; preflight?: boolean } & RouteAccess
 
 export function parseRoutes(json: string | undefined): RouteRule[] {
   if (json === undefined || json.trim() === '') {
@@ -31,13 +32,14 @@ export function parseRoutes(json: string | undefined): RouteRule[] {
     if (typeof rule.path !== 'string') throw new Error(`${where}.path must be a string`)
     const problem = rulePathProblem(rule.path)
     if (problem) throw new Error(`${where}.path ${problem}`)
-    if (rule.caseSensitive !== undefined && typeof rule.caseSensitive !== 'boolean') {
-      throw new Error(`${where}.caseSensitive must be true or false`)
+    for (const flag of ['caseSensitive', 'preflight'] as const) {
+      if (rule[flag] !== undefined && typeof rule[flag] !== 'boolean') {
+        throw new Error(`${where}.${flag} must be true or false`)
+      }
     }
-    const base =
-      rule.caseSensitive === undefined
-        ? { path: rule.path }
-        : { path: rule.path, caseSensitive: rule.caseSensitive }
+    const base: { path: string; caseSensitive?: boolean; preflight?: boolean } = { path: rule.path }
+    if (rule.caseSensitive !== undefined) base.caseSensitive = rule.caseSensitive as boolean
+    if (rule.preflight !== undefined) base.preflight = rule.preflight as boolean
     if (Array.isArray(rule.groups)) {
       if (!rule.groups.every((g) => typeof g === 'string')) {
         throw new Error(`${where}.groups must be strings`)

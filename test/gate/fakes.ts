@@ -54,6 +54,10 @@ export class FakeAuthority {
       return Response.json({ error: 'unauthorized', message: 'bad token' }, { status: 401 })
     }
     const body = (await req.json()) as VerifyRequest
+    // Like any authority: the caller authenticated, a body without directives is invalid.
+    if (typeof body.directives !== 'object' || body.directives === null) {
+      return Response.json({ error: 'invalid_request', message: 'no directives' }, { status: 400 })
+    }
     const d = body.directives
     if (readNonceFields(d.nonce)?.serverId !== body.serverId) {
       return Response.json({ result: 'denied', reason: 'server_mismatch' })
@@ -170,15 +174,18 @@ export function client(
 /** Collect the gate's decision log lines. */
 export function captureDecisions(): DecisionLog[] {
   const entries: DecisionLog[] = []
-  vi.spyOn(console, 'log').mockImplementation((line: unknown) => {
-    if (typeof line !== 'string') return
-    try {
-      const o = JSON.parse(line)
-      if (o.event === 'digest-gate.decision') entries.push(o)
-    } catch {
-      // not ours
-    }
-  })
+  // Acceptances go to console.log, refusals to console.warn, faults to console.error.
+  for (const level of ['log', 'warn', 'error'] as const) {
+    vi.spyOn(console, level).mockImplementation((line: unknown) => {
+      if (typeof line !== 'string') return
+      try {
+        const o = JSON.parse(line)
+        if (o.event === 'digest-gate.decision') entries.push(o)
+      } catch {
+        // not ours
+      }
+    })
+  }
   return entries
 }
 

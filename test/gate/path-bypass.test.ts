@@ -103,9 +103,12 @@ describe('the real gate (workerd), on what the origin receives', () => {
 
   it('answers the reported spellings 400 or 403, and the origin receives none of them', async () => {
     const lines: string[] = []
-    vi.spyOn(console, 'log').mockImplementation((line: unknown) => {
-      lines.push(String(line))
-    })
+    // Refusals are logged as denials (console.warn), the rest on console.log.
+    for (const level of ['log', 'warn'] as const) {
+      vi.spyOn(console, level).mockImplementation((line: unknown) => {
+        lines.push(String(line))
+      })
+    }
     for (const path of REPORTED.anonymous) {
       const res = await anonymous(path)
       expect(res.status, path).toBe(400)
