@@ -26,6 +26,13 @@ export const USERS_CLI = join(PROJECT_ROOT, 'scripts', 'users.ts')
 /** The gate's server identity, as in wrangler.toml and the minted AUTHORITY_TOKEN. */
 export const LOCAL_SERVER_ID = 'gate-local'
 
+/** The demo's route rules (README, "Quick start"): public, any user, group admin. */
+export const DEMO_ROUTES = JSON.stringify([
+  { path: '/public/*', access: 'public' },
+  { path: '/admin/*', groups: ['admin'] },
+  { path: '/*', access: 'authenticated' },
+])
+
 /** Child-process environment: Node 24 from node_modules first on PATH, no telemetry prompts. */
 export function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const bin = join(PROJECT_ROOT, 'node_modules', '.bin')

@@ -10,6 +10,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { DEFAULT_REALM } from '../../authority/src/store.ts'
 import { bundleWorkers } from './bundle.ts'
 import {
   type LaunchOutput,
@@ -23,6 +24,7 @@ import {
   CONFIGS,
   DEFAULT_PERSIST_TO,
   DEFAULT_PORTS,
+  DEMO_ROUTES,
   LOCAL_SERVER_ID,
   PROJECT_SECRETS,
 } from './paths.ts'
@@ -99,11 +101,17 @@ export function extraGatePersistTo(persistTo: string, name: string): string {
   return join(persistTo, 'extra-gates', name)
 }
 
-/** The gate's ORIGIN_URL/AUTHORITY_URL for these ports, or {} when they are wrangler.toml's. */
+/**
+ * The local stack's own wiring of the gate: its realm and server identity (which the local token
+ * names), the demo routes, and where its authority and origin listen. Given to every gate the
+ * stack starts, over wrangler.toml's [vars], so that editing wrangler.toml for a deployment never
+ * changes what `npm start` runs.
+ */
 export function wiringVars(ports: { authority: number; origin: number }): Record<string, string> {
-  if (ports.authority === DEFAULT_PORTS.authority && ports.origin === DEFAULT_PORTS.origin)
-    return {}
   return {
+    REALM: DEFAULT_REALM,
+    SERVER_ID: LOCAL_SERVER_ID,
+    ROUTES: DEMO_ROUTES,
     ORIGIN_URL: `http://127.0.0.1:${ports.origin}`,
     AUTHORITY_URL: `http://127.0.0.1:${ports.authority}/v1/verify`,
   }
