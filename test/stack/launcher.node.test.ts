@@ -7,8 +7,9 @@
  */
 import { describe, expect, it } from 'vitest'
 import { launch, structuredLogText } from '../../scripts/stack/launcher.ts'
-import { CONFIGS } from '../../scripts/stack/paths.ts'
+import { CONFIGS, DEMO_ROUTES, LOCAL_SERVER_ID } from '../../scripts/stack/paths.ts'
 import { freePort } from '../../scripts/stack/ports.ts'
+import { stackWorkers } from '../../scripts/stack/stack.ts'
 import { workerdConfig } from '../../scripts/stack/workerd-config.ts'
 
 /** A tiny HTTP server: answers its pid, says when it listens. */
@@ -101,5 +102,23 @@ describe('workerd configuration', () => {
     expect(structuredLogText(line('error', 'boom'))).toBe('error: boom')
     expect(structuredLogText('workerd/server: plain text')).toBe('workerd/server: plain text')
     expect(structuredLogText('{not json')).toBe('{not json')
+  })
+})
+
+describe('the local stack’s gate', () => {
+  it('gets its own realm, server id, routes and ports, whatever wrangler.toml says', () => {
+    const plan = {
+      ports: { gate: 18787, authority: 18788, origin: 18789 },
+      persistTo: '/tmp/state',
+      secrets: { gate: '/tmp/gate.env', authority: '/tmp/authority.env' },
+    }
+    const { gate } = stackWorkers(plan)
+    expect(gate.vars).toMatchObject({
+      REALM: 'digest-gate',
+      SERVER_ID: LOCAL_SERVER_ID,
+      ORIGIN_URL: 'http://127.0.0.1:18789',
+      AUTHORITY_URL: 'http://127.0.0.1:18788/v1/verify',
+    })
+    expect(JSON.parse(gate.vars?.ROUTES ?? '')).toEqual(JSON.parse(DEMO_ROUTES))
   })
 })
