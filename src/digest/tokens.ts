@@ -102,6 +102,11 @@ export async function createTokenMinter(keys: TokenKeys): Promise<TokenMinter> {
   })
   const currentId = keys.current.id
   const currentKey = imported[0] as CryptoKey
+  // Tokens whose MAC verified, by their text: a session sends the same nonce and opaque with
+  // every request, and a MAC (an HMAC over Web Crypto, a promise each) is the costliest check.
+  // Only the MAC is remembered: age, server and expiry are checked again every time.
+  const verifiedNonces = new Map<string, NonceFields>()
+  const verifiedOpaques = new Map<string, Extract<OpaqueCheck, { kind: 'valid' }>>()
 
   return {
     async mintNonce({ serverId, handle, now }) {
@@ -134,13 +139,17 @@ export async function createTokenMinter(keys: TokenKeys): Promise<TokenMinter> {
     },
 
     async verifyNonce(nonce, expect) {
-      const parsed = parseNonce(nonce)
-      if (parsed === undefined) return { kind: 'invalid', reason: 'malformed' }
-      const candidates = byId.get(parsed.fields.keyId)
-      if (candidates === undefined) return { kind: 'invalid', reason: 'unknown_key' }
-      if (!(await macMatchesAny(candidates, NONCE_LABEL, parsed.bytes)))
-        return { kind: 'invalid', reason: 'bad_mac' }
-      const { fields } = parsed
+      let fields = verifiedNonces.get(nonce)
+      if (fields === undefined) {
+        const parsed = parseNonce(nonce)
+        if (parsed === undefined) return { kind: 'invalid', reason: 'malformed' }
+        const candidates = byId.get(parsed.fields.keyId)
+        if (candidates === undefined) return { kind: 'invalid', reason: 'unknown_key' }
+        if (!(await macMatchesAny(candidates, NONCE_LABEL, parsed.bytes)))
+          return { kind: 'invalid', reason: 'bad_mac' }
+        fields = parsed.fields
+        remember(verifiedNonces, nonce, fields)
+      }
       if (fields.serverId !== expect.serverId) return { kind: 'invalid', reason: 'wrong_server' }
       const now = Math.floor(expect.now)
       if (fields.issuedAt > now + MAX_FUTURE_SKEW_SECONDS)
@@ -150,6 +159,8 @@ export async function createTokenMinter(keys: TokenKeys): Promise<TokenMinter> {
     },
 
     async verifyOpaque(opaque) {
+      const known = verifiedOpaques.get(opaque)
+      if (known !== undefined) return known
       const bytes = opaque.length === 46 ? decodeBase64Url(opaque) : undefined
       if (bytes === undefined || bytes.length !== OPAQUE_BYTES || bytes[0] !== TOKEN_VERSION) {
         return { kind: 'invalid', reason: 'malformed' }
@@ -160,7 +171,13 @@ export async function createTokenMinter(keys: TokenKeys): Promise<TokenMinter> {
       if (!(await macMatchesAny(candidates, OPAQUE_LABEL, bytes))) {
         return { kind: 'invalid', reason: 'bad_mac' }
       }
-      return { kind: 'valid', handle: encodeBase64Url(bytes.subarray(2, 2 + HANDLE_BYTES)), keyId }
+      const valid = {
+        kind: 'valid' as const,
+        handle: encodeBase64Url(bytes.subarray(2, 2 + HANDLE_BYTES)),
+        keyId,
+      }
+      remember(verifiedOpaques, opaque, valid)
+      return valid
     },
   }
 }
@@ -262,4 +279,15 @@ async function macMatches(key: CryptoKey, label: Uint8Array, token: Uint8Array):
   let diff = 0
   for (let i = 0; i < MAC_BYTES; i++) diff |= (expected[i] as number) ^ (token[at + i] as number)
   return diff === 0
+}
+
+/** Verified tokens remembered per minter, the oldest forgotten first. */
+const MAX_REMEMBERED_TOKENS = 4096
+
+function remember<V>(memo: Map<string, V>, token: string, value: V): void {
+  if (memo.size >= MAX_REMEMBERED_TOKENS) {
+    const oldest = memo.keys().next().value
+    if (oldest !== undefined) memo.delete(oldest)
+  }
+  memo.set(token, value)
 }

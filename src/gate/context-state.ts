@@ -40,6 +40,9 @@ const LAST_USED_RESOLUTION_SECONDS = 60
  */
 const NC_RESERVATION = 64
 
+/** Buckets whose failure counts a context keeps in memory (storage keeps its own bound). */
+const MAX_REMEMBERED_BUCKETS = 256
+
 /** nc state outlives its nonce by this much (clock skew between isolates, late replays). */
 export const NONCE_GRACE_SECONDS = 120
 
@@ -89,6 +92,8 @@ export class ContextState {
   /** Cached copy of the context row; undefined = not loaded, null = none. */
   private row: CachedContext | null | undefined
   private readonly ncStates = new Map<string, NcEntry>()
+  /** Wrong answers per bucket as storage holds them; null = none stored. */
+  private readonly failures = new Map<string, { count: number; since: number } | null>()
   private readonly storage: ContextStorage
   private readonly scheduler: ContextScheduler
 
@@ -264,14 +269,36 @@ export class ContextState {
   }
 
   private failuresOf(bucket: string, now: number): number {
-    const f = this.storage.failure(bucket)
+    const f = this.failure(bucket)
     return f && now - f.since < FAILURE_WINDOW_SECONDS ? f.count : 0
   }
 
   private recordFailure(bucket: string, now: number): void {
-    const f = this.storage.failure(bucket)
+    const f = this.failure(bucket)
     const fresh = !f || now - f.since >= FAILURE_WINDOW_SECONDS
-    this.storage.writeFailure(bucket, fresh ? 1 : f.count + 1, fresh ? now : f.since, now)
+    const next = { count: fresh ? 1 : f.count + 1, since: fresh ? now : f.since }
+    this.storage.writeFailure(bucket, next.count, next.since, now)
+    this.rememberFailure(bucket, next)
+  }
+
+  /**
+   * A bucket's wrong answers, read from storage once: every later request asks (the hot path), and
+   * this state is the only writer, so memory stays right.
+   */
+  private failure(bucket: string): { count: number; since: number } | undefined {
+    if (this.failures.has(bucket)) return this.failures.get(bucket) ?? undefined
+    const f = this.storage.failure(bucket)
+    this.rememberFailure(bucket, f ?? null)
+    return f
+  }
+
+  private rememberFailure(bucket: string, f: { count: number; since: number } | null): void {
+    this.failures.delete(bucket)
+    if (this.failures.size >= MAX_REMEMBERED_BUCKETS) {
+      const oldest = this.failures.keys().next().value
+      if (oldest !== undefined) this.failures.delete(oldest)
+    }
+    this.failures.set(bucket, f)
   }
 
   /**

@@ -351,6 +351,27 @@ describe('key rotation', () => {
     await expect(createTokenMinter({ current: { id: 0, secret: '' } })).rejects.toThrow(RangeError)
   })
 
+  it('remembers a verified MAC only: age, server and expiry are judged again each time', async () => {
+    const minter = await createTokenMinter({ current: K1 })
+    const handle = newContextHandle()
+    const nonce = await minter.mintNonce({ serverId: 'gate', handle, now: 1000 })
+    const check = (now: number, serverId = 'gate') =>
+      minter.verifyNonce(nonce, { serverId, now, lifetimeSeconds: 300 })
+    expect(await check(1010)).toMatchObject({ kind: 'valid', expired: false, ageSeconds: 10 })
+    expect(await check(1301)).toMatchObject({ kind: 'valid', expired: true, ageSeconds: 301 })
+    expect(await check(1010, 'other')).toEqual({ kind: 'invalid', reason: 'wrong_server' })
+    expect(await check(900)).toEqual({ kind: 'invalid', reason: 'future' })
+    // Another minter (another key) remembers nothing of this one.
+    const other = await createTokenMinter({ current: { ...K2, id: K1.id } })
+    expect(
+      await other.verifyNonce(nonce, { serverId: 'gate', now: 1010, lifetimeSeconds: 300 })
+    ).toEqual({ kind: 'invalid', reason: 'bad_mac' })
+    const opaque = await minter.mintOpaque(handle)
+    expect(await minter.verifyOpaque(opaque)).toMatchObject({ kind: 'valid', handle })
+    expect(await minter.verifyOpaque(opaque)).toMatchObject({ kind: 'valid', handle })
+    expect((await other.verifyOpaque(opaque)).kind).toBe('invalid')
+  })
+
   it('keeps tokens of both keys valid when their ids collide', async () => {
     const previous = { ...K2, id: K1.id }
     const before = await createTokenMinter({ current: previous })
