@@ -4,6 +4,7 @@
  * header was (wrongly) forwarded, and the SHA-256 of the body (to check bodies pass unchanged).
  */
 import type { EchoResponse } from './echo.ts'
+import { acceptEchoSocket, isWebSocketHandshake } from './websocket.ts'
 
 const IDENTITY_PREFIX = 'x-auth-'
 
@@ -38,6 +39,7 @@ export async function describeRequest(request: Request): Promise<EchoResponse> {
 
 export default {
   async fetch(request) {
+    if (isWebSocketHandshake(request)) return acceptEchoSocket(request)
     const description = await describeRequest(request)
     return Response.json(description, { headers: { 'cache-control': 'no-store' } })
   },

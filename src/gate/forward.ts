@@ -2,7 +2,8 @@
  * Forwarding to the origin, on the canonical path only. The client's Authorization, identity
  * headers in any spelling and path-override headers are removed, then the authenticated identity
  * and a signed assertion are added. Authenticated exchanges stay out of shared caches. Origin
- * faults become a clear 502/504 with Retry-After, never a 500.
+ * faults become a clear 502/504 with Retry-After, never a 500. A WebSocket handshake is forwarded
+ * as an upgrade, and the origin's 101 goes back with its socket.
  */
 import type { Principal } from '../authority-protocol/v1.ts'
 import { signAssertion } from './assertion.ts'
@@ -73,10 +74,12 @@ export async function forwardToOrigin(
   target.pathname = joinPath(target.pathname, path)
   target.search = incoming.search
 
+  const handshake = isWebSocketHandshake(request)
   const headers = new Headers(request.headers)
   const strip = new Set(
     [
-      ...HOP_BY_HOP,
+      // A handshake keeps Upgrade (Connection is set below); other upgrades (h2c…) go no further.
+      ...(handshake ? HOP_BY_HOP.filter((name) => name !== 'upgrade') : HOP_BY_HOP),
       ...PATH_OVERRIDE,
       'authorization',
       o.headers.user,
@@ -96,6 +99,7 @@ export async function forwardToOrigin(
   if (typeof clientEncoding === 'string') {
     headers.set('accept-encoding', clientEncoding === '' ? 'identity' : clientEncoding)
   }
+  if (handshake) headers.set('connection', 'Upgrade')
   headers.set('x-forwarded-host', incoming.host)
   headers.set('x-forwarded-proto', incoming.protocol.replace(':', ''))
   appendForwardedFor(headers)
@@ -116,6 +120,7 @@ export async function forwardToOrigin(
   }
 
   const hasBody = request.method !== 'GET' && request.method !== 'HEAD'
+  const deadline = handshake ? handshakeDeadline(o.timeoutMs) : undefined
   let res: Response
   try {
     res = await fetch(target, {
@@ -123,11 +128,12 @@ export async function forwardToOrigin(
       headers,
       body: hasBody ? request.body : undefined,
       redirect: 'manual',
-      signal: AbortSignal.timeout(o.timeoutMs),
+      signal: deadline?.signal ?? AbortSignal.timeout(o.timeoutMs),
       // A Worker's subrequest may be answered from, and stored in, the zone cache, keyed by URL.
       ...(principal ? { cache: 'no-store' as const } : {}),
     })
   } catch (err) {
+    deadline?.end()
     const timedOut = isTimeout(err)
     writeLog(o.logLevel ?? 'all', 'fault', {
       event: 'digest-gate.origin_fault',
@@ -149,10 +155,38 @@ export async function forwardToOrigin(
       }
     )
   }
+  if ((res as { webSocket?: unknown }).webSocket) {
+    // The origin accepted the upgrade: its 101 (Sec-WebSocket-Protocol…) and socket (a workerd
+    // Response's webSocket) go back as is.
+    deadline?.end()
+    return res
+  }
   const out = new Response(res.body, res)
   for (const name of HOP_BY_HOP) out.headers.delete(name)
   if (principal) keepPrivate(out.headers)
   return out
+}
+
+/** A WebSocket opening handshake (RFC 6455 §4.1): the one upgrade the gate forwards. */
+function isWebSocketHandshake(request: Request): boolean {
+  return (
+    request.method === 'GET' && request.headers.get('upgrade')?.trim().toLowerCase() === 'websocket'
+  )
+}
+
+/**
+ * The origin timeout of a handshake, ended once the origin has opened the socket: a socket lives
+ * as long as its peers keep it, not `timeoutMs`. (workerd, measured, leaves an open socket alone
+ * when the signal fires after the 101; with the timer ended no runtime has to.) An answer without
+ * a socket keeps the timer, like any response whose body is still arriving.
+ */
+function handshakeDeadline(timeoutMs: number): { signal: AbortSignal; end(): void } {
+  const controller = new AbortController()
+  const timer = setTimeout(
+    () => controller.abort(new DOMException('the origin did not answer in time', 'TimeoutError')),
+    timeoutMs
+  )
+  return { signal: controller.signal, end: () => clearTimeout(timer) }
 }
 
 /**

@@ -109,6 +109,12 @@ export class FakeOrigin {
   down = false
   /** Headers added to every answer (e.g. Cache-Control). */
   responseHeaders: Record<string, string> = {}
+  /** Never answer: hold each request until the gate's signal aborts it. */
+  hang = false
+  /** The signal of each fetch the gate made, to see whether and when it gave up. */
+  signals: AbortSignal[] = []
+  /** Every text message that reached one of the origin's WebSockets. */
+  socketMessages: string[] = []
 
   async handle(req: Request): Promise<Response> {
     if (this.down) throw new TypeError('fetch failed: connection refused')
@@ -121,7 +127,39 @@ export class FakeOrigin {
       cache: req.cache,
     }
     this.requests.push(entry)
+    this.signals.push(req.signal)
+    if (this.hang) {
+      await new Promise((_, reject) => {
+        req.signal.addEventListener('abort', () => reject(req.signal.reason))
+      })
+    }
+    // Like a real origin: a socket only for a request that asked to upgrade.
+    if (req.headers.get('upgrade')?.toLowerCase() === 'websocket') return this.acceptSocket(req)
     return Response.json(entry, { headers: this.responseHeaders })
+  }
+
+  /**
+   * A WebSocket echo: each text message comes back as `{"user":…,"echo":…}`, the user being the
+   * identity header the gate sent on the handshake; the first subprotocol offered is chosen.
+   */
+  private acceptSocket(req: Request): Response {
+    const user = req.headers.get('x-auth-user')
+    const { 0: client, 1: server } = new WebSocketPair()
+    server.accept()
+    server.addEventListener('message', (event) => {
+      const text = String(event.data)
+      this.socketMessages.push(text)
+      server.send(JSON.stringify({ user, echo: text }))
+    })
+    const protocol = req.headers.get('sec-websocket-protocol')?.split(',')[0]?.trim()
+    return new Response(null, {
+      status: 101,
+      webSocket: client,
+      headers: {
+        ...this.responseHeaders,
+        ...(protocol ? { 'sec-websocket-protocol': protocol } : {}),
+      },
+    })
   }
 }
 
