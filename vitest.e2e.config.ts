@@ -1,8 +1,9 @@
 import { defineConfig } from 'vitest/config'
 
-// `npm run test:e2e`: real clients (curl, wget, python3-requests, digest-fetch, urllib, Chromium)
-// against the real stack under `wrangler dev`, started once by the global setup. Plain Node, one
-// file at a time: the files share the stack, and two cores are busy enough with the workers.
+// `npm run test:e2e`: real clients (curl, wget, python3-requests, Python urllib, digest-fetch,
+// urllib, Chromium, Firefox) against the real stack under `wrangler dev`, started once by the
+// global setup. Plain Node, one file at a time: the files share the stack, and two cores are busy
+// enough with the workers.
 export default defineConfig({
   test: {
     name: 'e2e',

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # `npm run e2e:deps`: what the end-to-end tests and benchmarks need beyond node_modules, installed
 # only where missing (idempotent). Debian packages: the real Digest clients under test (curl, wget,
-# python3-requests for Debian's /usr/bin/python3, chromium) and apache2 (mod_auth_digest, a peer
-# for benchmarks). The npm clients (playwright-core, digest-fetch, urllib) are devDependencies:
-# checked here, installed from the lockfile if absent. Playwright never downloads a browser: the
-# tests drive Debian's /usr/bin/chromium.
+# python3-requests for Debian's /usr/bin/python3, chromium, firefox-esr) and apache2
+# (mod_auth_digest, a peer for benchmarks). The npm clients and drivers (playwright-core,
+# puppeteer-core, digest-fetch, urllib) are devDependencies: checked here, installed from the
+# lockfile if absent. Neither driver downloads a browser: the tests drive Debian's /usr/bin/chromium
+# and /usr/bin/firefox-esr.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-APT_PACKAGES=(curl wget python3-requests chromium apache2)
-NPM_PACKAGES=(playwright-core digest-fetch urllib)
+APT_PACKAGES=(curl wget python3-requests chromium firefox-esr apache2)
+NPM_PACKAGES=(playwright-core puppeteer-core digest-fetch urllib)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
@@ -44,7 +45,7 @@ for pkg in "${NPM_PACKAGES[@]}"; do
 done
 if ((${#npm_missing[@]} > 0)); then
   echo "e2e:deps: npm devDependencies missing (${npm_missing[*]}): npm ci"
-  npm ci --no-audit --no-fund
+  PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund
 fi
 
 # What the tests will use, with versions (goes into docs/interop.md through the test run).
@@ -52,3 +53,4 @@ fi
 /usr/bin/wget --version | head -1
 /usr/bin/python3 -c 'import requests, sys; print("python3-requests", requests.__version__, "python", sys.version.split()[0])'
 /usr/bin/chromium --version 2>/dev/null || echo "chromium: not runnable"
+/usr/bin/firefox-esr --version 2>/dev/null || echo "firefox-esr: not runnable"

@@ -6,6 +6,8 @@
 import type { Context } from 'hono'
 import { formatChallenge } from '../digest/header.ts'
 import { type ContextHandle, newContextHandle, type TokenMinter } from '../digest/tokens.ts'
+import type { AlgorithmName } from '../digest/types.ts'
+import { arrangeAlgorithms } from './challenge-order.ts'
 import type { MessageOption } from './options.ts'
 import type { ResolvedOptions } from './resolve-options.ts'
 import type { ChallengeRefusal, ErrorRefusal } from './verdict.ts'
@@ -42,10 +44,13 @@ export async function refusalResponse(
     error: 'unauthorized',
     message: stale ? 'nonce is stale: retry with the new nonce' : 'authentication required',
   })
-  for (const v of await challengeValues(o, minter, handle, now, stale)) {
+  const algorithms = arrangeAlgorithms(o.algorithms, c.req.header('user-agent'))
+  for (const v of await challengeValues(o, algorithms, minter, handle, now, stale)) {
     res.headers.append('WWW-Authenticate', v)
   }
   res.headers.set('Cache-Control', 'no-store')
+  // The challenges' order depends on the client (challenge-order.ts).
+  res.headers.append('Vary', 'User-Agent')
   return res
 }
 
@@ -64,11 +69,12 @@ async function messageResponse(
 
 /**
  * The WWW-Authenticate values for a context handle: one Digest challenge per algorithm, in the
- * configured order, all sharing one nonce and one opaque (clients pair a nonce with an algorithm
+ * given order, all sharing one nonce and one opaque (clients pair a nonce with an algorithm
  * loosely: docs/clients.md).
  */
 async function challengeValues(
   o: ResolvedOptions,
+  algorithms: readonly AlgorithmName[],
   minter: TokenMinter,
   handle: ContextHandle,
   now: number,
@@ -78,7 +84,7 @@ async function challengeValues(
     minter.mintNonce({ serverId: o.serverId, handle, now }),
     minter.mintOpaque(handle),
   ])
-  return o.algorithms.map((algorithm) =>
+  return algorithms.map((algorithm) =>
     formatChallenge({
       realm: o.realm,
       qop: o.qop.length > 0 ? o.qop : undefined,

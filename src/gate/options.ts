@@ -53,7 +53,9 @@ interface CommonOptions {
    */
   contexts?: ContextStore
   /**
-   * Challenges offered, one per algorithm, in this order, all sharing one nonce.
+   * Challenges offered, one per algorithm, all sharing one nonce. Clients recognised by their
+   * User-Agent find the strongest they support where they read; others get this order, which
+   * should end in MD5 (every client can answer it).
    * @default ['SHA-256', 'MD5']
    */
   algorithms?: AlgorithmName[]

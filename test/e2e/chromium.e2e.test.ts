@@ -1,9 +1,9 @@
 /**
  * Debian's Chromium, headless, driven by playwright-core (no browser download). It takes the
- * first challenge it supports (but workerd folds the gate's challenges into one line, whose later
- * algorithm wins: MD5 on the default gate), knows MD5, SHA-256 and their -sess forms and userhash, not
- * SHA-512-256. After one challenge it answers same-directory requests preemptively, from a
- * shared counter, so parallel fetches arrive with nc values out of order.
+ * first challenge it supports, but workerd folds the gate's challenges into one line, whose last
+ * `algorithm` wins: the gate puts SHA-256 there for it. It knows MD5, SHA-256 and their -sess
+ * forms and userhash, not SHA-512-256. After one challenge it answers same-directory requests
+ * preemptively, from a shared counter, so parallel fetches arrive with nc values out of order.
  */
 import { type Browser, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -69,10 +69,10 @@ describeClientSuite(
   },
   {
     algorithm: {
-      // workerd folds the gate's two WWW-Authenticate lines into one; this client then reads a
-      // single challenge whose later `algorithm` (MD5) wins. See docs/interop.md.
-      default: 'MD5',
+      // The strongest it supports, whatever the configured order.
+      default: 'SHA-256',
       'MD5,SHA-256': 'SHA-256',
+      userhash: 'SHA-256',
       'SHA-256': 'SHA-256',
       MD5: 'MD5',
       'SHA-256-sess': 'SHA-256-sess',

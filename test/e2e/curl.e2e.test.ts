@@ -1,8 +1,9 @@
 /**
  * Debian's curl (7.88.1 on bookworm) with --digest: takes the first Digest header it knows; the
- * gate's challenges arrive folded into one line by workerd, so the later algorithm (MD5) wins on
- * the default gate. It supports MD5, the -sess variants and userhash, and hashes SHA-512-256
- * with SHA-256 (a known curl < 8.7 bug), so that one must be refused.
+ * gate's challenges arrive folded into one line by workerd, where the last `algorithm` wins, and
+ * the gate puts the strongest curl supports there (SHA-256 on the default gate). It supports MD5,
+ * SHA-256, their -sess variants and userhash, and hashes SHA-512-256 with SHA-256 (a known
+ * curl < 8.7 bug), so that one must be refused.
  */
 import { describe, expect, it } from 'vitest'
 import {
@@ -64,10 +65,10 @@ describeClientSuite(
   },
   {
     algorithm: {
-      // workerd folds the gate's two WWW-Authenticate lines into one; this client then reads a
-      // single challenge whose later `algorithm` (MD5) wins. See docs/interop.md.
-      default: 'MD5',
+      // The strongest it supports, whatever the configured order.
+      default: 'SHA-256',
       'MD5,SHA-256': 'SHA-256',
+      userhash: 'SHA-256',
       'SHA-256': 'SHA-256',
       MD5: 'MD5',
       'SHA-256-sess': 'SHA-256-sess',

@@ -81,7 +81,7 @@ describeClientSuite(
     'SHA-512-256': 'urllib computes MD5 only',
     userhash: true,
   },
-  { algorithm: { default: '', MD5: '' }, userhash: false }
+  { algorithm: { default: '', 'MD5,SHA-256': '', MD5: '', userhash: '' }, userhash: false }
 )
 
 describe('digest-fetch: one client, several requests', () => {

@@ -1,6 +1,6 @@
 /**
- * Debian's python3-requests (2.28.1) with HTTPDigestAuth: takes the last challenge (MD5 on the
- * default gate), has no SHA-256-sess or SHA-512-256, ignores userhash. In a Session it answers
+ * Debian's python3-requests (2.28.1) with HTTPDigestAuth: takes the last challenge, where the
+ * gate puts SHA-256 for it; has no SHA-256-sess or SHA-512-256, ignores userhash. In a Session it answers
  * later requests preemptively with nc 2, 3… and a new cnonce each time.
  */
 import { join } from 'node:path'
@@ -70,8 +70,9 @@ describeClientSuite(
   },
   {
     algorithm: {
-      default: 'MD5',
+      default: 'SHA-256',
       'MD5,SHA-256': 'SHA-256',
+      userhash: 'SHA-256',
       'SHA-256': 'SHA-256',
       MD5: 'MD5',
       'MD5-sess': 'MD5-sess',

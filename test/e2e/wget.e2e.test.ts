@@ -1,6 +1,7 @@
 /**
- * Debian's wget (1.21.3): knows MD5 and MD5-sess only, takes the last challenge's parameters,
- * sends nc=00000001 with a fresh cnonce, and never sends credentials before a challenge.
+ * Debian's wget (1.21.3): knows MD5 and MD5-sess only. Of several header lines it takes the last;
+ * of a folded line (workerd's) it reads the first challenge only, where the gate puts MD5 for it.
+ * Sends nc=00000001 with a fresh cnonce, and never sends credentials before a challenge.
  */
 import { type ClientAdapter, describeClientSuite } from './support/client-suite.ts'
 import { run } from './support/run.ts'
@@ -50,5 +51,14 @@ describeClientSuite(
     'SHA-512-256': 'wget computes MD5 whatever the challenge says',
     userhash: true,
   },
-  { algorithm: { MD5: 'MD5', 'MD5-sess': 'MD5-sess' }, userhash: false }
+  {
+    algorithm: {
+      default: 'MD5',
+      'MD5,SHA-256': 'MD5',
+      MD5: 'MD5',
+      'MD5-sess': 'MD5-sess',
+      userhash: 'MD5',
+    },
+    userhash: false,
+  }
 )

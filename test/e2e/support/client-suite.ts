@@ -117,6 +117,7 @@ export function describeClientSuite(
         )
         const sent = lastDigest(recorder.exchanges)
         const sentAlgorithm = sent ? (sent.digest?.algorithm ?? '') : undefined
+        const offered = recorder.exchanges.find((e) => e.challenges > 0)?.offered
         // Delivered = 200 and the origin's answer shows alice, without Authorization.
         const delivered = checkDelivered(answer, adapter.id)
         const wantAlgorithm = wire.algorithm?.[variant]
@@ -133,6 +134,7 @@ export function describeClientSuite(
           ok: delivered.ok,
           status: answer.status,
           algorithm: sentAlgorithm,
+          offered,
           userhash: sent?.digest?.userhash === 'true',
           note: notes.length > 0 ? notes.join('; ') : undefined,
         })

@@ -11,9 +11,11 @@ export const CLIENTS = {
   curl: 'curl (Debian)',
   wget: 'wget (Debian)',
   requests: 'python3-requests (Debian)',
+  'python-urllib': 'Python urllib.request (Debian)',
   'digest-fetch': 'digest-fetch (npm)',
   urllib: 'urllib (npm)',
   chromium: 'Chromium (Debian, Playwright)',
+  firefox: 'Firefox ESR (Debian, puppeteer-core)',
 } as const
 
 export type ClientId = keyof typeof CLIENTS
@@ -28,6 +30,8 @@ export interface MatrixCell {
   status: number
   /** The algorithm directive the client sent ('' when it sent none; undefined: no Digest sent). */
   algorithm?: string
+  /** The algorithms of the first challenge the client got, in the order the gate sent them. */
+  offered?: string[]
   userhash?: boolean
   note?: string
 }
@@ -67,18 +71,29 @@ export function isComplete(records: InteropRecord[]): boolean {
   )
 }
 
+/** What the client sent: an algorithm name, 'no algorithm (MD5)', or 'no Digest sent'. */
+function sentText(cell: MatrixCell): string {
+  return cell.algorithm === undefined
+    ? 'no Digest sent'
+    : cell.algorithm === ''
+      ? 'no algorithm (MD5)'
+      : cell.algorithm
+}
+
 function cellText(cell: MatrixCell | undefined): string {
   if (!cell) return '(not run)'
-  const sent =
-    cell.algorithm === undefined
-      ? 'no Digest sent'
-      : cell.algorithm === ''
-        ? 'no algorithm (MD5)'
-        : cell.algorithm
+  const sent = sentText(cell)
   const hashed = cell.userhash ? ', userhash' : ''
   const note = cell.note ? `; ${cell.note}` : ''
   const status = cell.status === 0 ? 'client error' : String(cell.status)
   return cell.ok ? `✅ ${sent}${hashed}${note}` : `❌ ${status}: ${sent}${hashed}${note}`
+}
+
+/** The challenges' order the client was offered, then what it answered with. */
+function orderText(cell: MatrixCell | undefined): string {
+  if (!cell) return '(not run)'
+  const offered = cell.offered && cell.offered.length > 0 ? cell.offered.join(', ') : '(none)'
+  return `${offered} → ${sentText(cell)}${cell.ok ? '' : ` (${cell.status || 'client error'})`}`
 }
 
 function escapeCell(text: string): string {
@@ -95,6 +110,10 @@ export function renderInterop(records: InteropRecord[], environment: string[]): 
     else versions.set(r.client, r.version)
   }
   const clients = Object.keys(CLIENTS) as ClientId[]
+  // The configurations that offer several algorithms: there the order per client matters.
+  const ordered = VARIANT_NAMES.filter((v) =>
+    clients.some((c) => (cells.get(`${c}|${v}`)?.offered?.length ?? 0) > 1)
+  )
   const lines = [
     '# Interoperability matrix',
     '',
@@ -106,13 +125,16 @@ export function renderInterop(records: InteropRecord[], environment: string[]): 
     'forwarded; ❌ the final status. The text says which `algorithm` the client sent (recorded on',
     'the wire), and whether it sent a `userhash`.',
     '',
-    'Why the default column shows MD5: the gate sends one `WWW-Authenticate` line per algorithm',
-    '(SHA-256, then MD5), but workerd folds them into one comma-separated line on the wire (only',
-    '`Set-Cookie` is kept apart). curl, Chromium, python-requests and wget then read one challenge',
-    'whose later `algorithm` wins, so they answer with MD5. Keeping MD5 last is deliberate: every',
-    'client here, and MD5-only clients such as Safari, can log in. To have curl, Chromium and',
-    'python-requests use SHA-256, list it last (`ALGORITHMS=MD5,SHA-256`); wget, urllib and',
-    'digest-fetch ignore the offered algorithm and keep working with MD5.',
+    'The gate offers one challenge per configured algorithm, all with one nonce, and workerd',
+    'folds them into one comma-separated `WWW-Authenticate` line on the wire (only `Set-Cookie` is',
+    'kept apart). curl, Chromium, python-requests and Python urllib answer the last `algorithm` of',
+    'that line, wget and the npm clients the first, Firefox the strongest it knows. So the gate',
+    'orders the challenges per client, from its `User-Agent`: the strongest algorithm the client',
+    'supports goes where that client reads; an unknown client gets the configured order, which by',
+    'default ends in MD5, the one algorithm every client can answer. The table after the matrix',
+    'shows the order each client was offered and what it answered with. wget, Python urllib and npm',
+    'urllib compute MD5 only; digest-fetch computes the algorithm of its own options (set per',
+    'column here).',
     '',
     'Environment:',
     '',
@@ -126,6 +148,18 @@ export function renderInterop(records: InteropRecord[], environment: string[]): 
     ...clients.map(
       (client) =>
         `| ${CLIENTS[client]} | ${VARIANT_NAMES.map((v) => escapeCell(cellText(cells.get(`${client}|${v}`)))).join(' | ')} |`
+    ),
+    '',
+    '## Order offered → algorithm used',
+    '',
+    'For the configurations with several algorithms: the algorithms of the first challenge the',
+    'client got, in the order the gate sent them to it, then the `algorithm` it answered with.',
+    '',
+    `| client | ${ordered.map((v) => VARIANT_LABELS[v]).join(' | ')} |`,
+    `|---|${ordered.map(() => '---').join('|')}|`,
+    ...clients.map(
+      (client) =>
+        `| ${CLIENTS[client]} | ${ordered.map((v) => escapeCell(orderText(cells.get(`${client}|${v}`)))).join(' | ')} |`
     ),
     '',
     '## Checks per client (default configuration)',

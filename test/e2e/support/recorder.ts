@@ -36,6 +36,8 @@ export interface Exchange {
   challenges: number
   /** The answer's challenges carried stale=true. */
   stale: boolean
+  /** The `algorithm` of each challenge in the answer, in the order sent. */
+  offered: string[]
 }
 
 export interface Recorder {
@@ -82,9 +84,14 @@ function sentDigest(header: string): SentDigest {
   }
 }
 
-function challengesOf(response: IncomingMessage): { count: number; stale: boolean } {
+function challengesOf(response: IncomingMessage): {
+  count: number
+  stale: boolean
+  offered: string[]
+} {
   let count = 0
   let stale = false
+  const offered: string[] = []
   const raw = response.rawHeaders
   for (let i = 0; i < raw.length; i += 2) {
     if ((raw[i] as string).toLowerCase() !== 'www-authenticate') continue
@@ -92,8 +99,11 @@ function challengesOf(response: IncomingMessage): { count: number; stale: boolea
     // One header line may carry several challenges; count the Digest scheme tokens.
     count += value.match(/(?:^|,)\s*digest\s/gi)?.length ?? 0
     if (/stale\s*=\s*"?true/i.test(value)) stale = true
+    for (const match of value.matchAll(/(?:^|[\s,])algorithm\s*=\s*"?([A-Za-z0-9-]+)/gi)) {
+      offered.push(match[1] as string)
+    }
   }
-  return { count, stale }
+  return { count, stale, offered }
 }
 
 export async function startRecorder(target: string): Promise<Recorder> {
@@ -116,7 +126,7 @@ export async function startRecorder(target: string): Promise<Recorder> {
         agent,
       },
       (answer) => {
-        const { count, stale } = challengesOf(answer)
+        const { count, stale, offered } = challengesOf(answer)
         exchanges.push({
           method: req.method ?? 'GET',
           path: req.url ?? '/',
@@ -128,6 +138,7 @@ export async function startRecorder(target: string): Promise<Recorder> {
           status: answer.statusCode ?? 0,
           challenges: count,
           stale,
+          offered,
         })
         const raw: string[] = []
         for (let i = 0; i < answer.rawHeaders.length; i += 2) {
@@ -146,6 +157,7 @@ export async function startRecorder(target: string): Promise<Recorder> {
         status: 502,
         challenges: 0,
         stale: false,
+        offered: [],
       })
       res.writeHead(502, { 'content-type': 'text/plain' })
       res.end(`recorder: upstream error: ${error.message}`)

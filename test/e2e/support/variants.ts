@@ -5,7 +5,7 @@
 export const GATE_VARIANTS = {
   /** wrangler.toml as shipped: SHA-256 and MD5 challenges, SHA-256 first. */
   default: {},
-  /** SHA-256 last: what clients that read the folded challenge line (last wins) will use. */
+  /** The default's algorithms the other way round: known clients get their own order anyway. */
   'MD5,SHA-256': { ALGORITHMS: 'MD5,SHA-256' },
   'SHA-256': { ALGORITHMS: 'SHA-256' },
   MD5: { ALGORITHMS: 'MD5' },
