@@ -1,7 +1,7 @@
 /**
  * The gate worker: wrangler.toml vars and secrets → one canonical path per request → its route
  * rule → digestAuth (group rules as its `authorize`) → the origin. Admin routes (when ADMIN_TOKEN
- * is set) come first and are not behind Digest.
+ * is set) and the assertion's public keys come first and are not behind Digest.
  */
 import { type Context, Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -10,6 +10,7 @@ import { httpAuthority } from './gate/authority-client.ts'
 import { durableObjectBrakes } from './gate/brake-store.ts'
 import { ConfigError, type GateSecrets, type GateVars, readConfig } from './gate/config.ts'
 import { forwardToOrigin } from './gate/forward.ts'
+import { JWKS_PATH, jwksEndpoint } from './gate/jwks.ts'
 import { digestAuth } from './gate/middleware.ts'
 import { canonicalizePath } from './gate/request-path.ts'
 import { resolveOptions } from './gate/resolve-options.ts'
@@ -57,6 +58,10 @@ export function buildGate(env: GateEnv): App {
     )
   }
 
+  // The assertion's public keys, for origins: public like any JWT issuer's key set.
+  const jwks = jwksEndpoint(config.publishedKeys)
+  app.all(JWKS_PATH, (c) => jwks(c.req.raw))
+
   // One canonical path per request: rules match it, digestAuth checks `uri` against it, and it
   // alone is forwarded.
   app.use('*', async (c, next) => {
@@ -94,6 +99,8 @@ export function buildGate(env: GateEnv): App {
 
   app.onError((err, c) => {
     if (err instanceof HTTPException) return err.getResponse()
+    // A key that only fails once imported (assertion-keys.ts) is a configuration error too.
+    if (err instanceof ConfigError) return misconfigured(err)
     console.error(
       JSON.stringify({
         event: 'digest-gate.error',
@@ -106,6 +113,15 @@ export function buildGate(env: GateEnv): App {
   return app
 }
 
+/** The details (which may quote configured values) go to the operator's log only. */
+function misconfigured(err: ConfigError): Response {
+  console.error(JSON.stringify({ event: 'digest-gate.config_error', message: err.message }))
+  return Response.json(
+    { error: 'misconfigured', message: 'the gate is misconfigured: see its log' },
+    { status: 500, headers: { 'cache-control': 'no-store' } }
+  )
+}
+
 export default {
   fetch(request, env, ctx) {
     let app = apps.get(env)
@@ -114,12 +130,7 @@ export default {
         app = buildGate(env)
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err
-        // The details (which may quote configured values) go to the operator's log only.
-        console.error(JSON.stringify({ event: 'digest-gate.config_error', message: err.message }))
-        return Response.json(
-          { error: 'misconfigured', message: 'the gate is misconfigured: see its log' },
-          { status: 500, headers: { 'cache-control': 'no-store' } }
-        )
+        return misconfigured(err)
       }
       apps.set(env, app)
     }
