@@ -1,7 +1,7 @@
 /**
  * The gate worker: wrangler.toml vars and secrets → one canonical path per request → its route
  * rule → digestAuth (group rules as its `authorize`) → the origin. Admin routes (when ADMIN_TOKEN
- * is set) come first and are not behind Digest.
+ * is set) and the assertion's public keys come first and are not behind Digest.
  */
 import { type Context, Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -11,6 +11,7 @@ import { durableObjectBrakes } from './gate/brake-store.ts'
 import { ConfigError, type GateSecrets, type GateVars, readConfig } from './gate/config.ts'
 import { writeLog } from './gate/decision-log.ts'
 import { forwardToOrigin } from './gate/forward.ts'
+import { JWKS_PATH, jwksEndpoint } from './gate/jwks.ts'
 import { digestAuth, isPreflight } from './gate/middleware.ts'
 import { canonicalizePath, foldForMatch } from './gate/request-path.ts'
 import { resolveOptions } from './gate/resolve-options.ts'
@@ -89,6 +90,10 @@ export function buildGate(env: GateEnv): App {
     )
   }
 
+  // The assertion's public keys, for origins: public like any JWT issuer's key set.
+  const jwks = jwksEndpoint(config.publishedKeys)
+  app.all(JWKS_PATH, (c) => jwks(c.req.raw))
+
   // One canonical path per request: rules match it, digestAuth checks `uri` against it, and it
   // alone is forwarded.
   app.use('*', async (c, next) => {
@@ -134,6 +139,8 @@ export function buildGate(env: GateEnv): App {
 
   app.onError((err, c) => {
     if (err instanceof HTTPException) return err.getResponse()
+    // A key that only fails once imported (assertion-keys.ts) is a configuration error too.
+    if (err instanceof ConfigError) return misconfigured(err, new URL(c.req.url).pathname)
     writeLog(logLevel, 'fault', {
       event: 'digest-gate.error',
       message: String(err),
@@ -145,6 +152,21 @@ export function buildGate(env: GateEnv): App {
   return app
 }
 
+/**
+ * A configuration error: the details (which may quote configured values) go to the operator's log
+ * only, whatever LOG_LEVEL says (it may be the variable at fault); healthz answers 503.
+ */
+function misconfigured(err: ConfigError, path: string): Response {
+  console.error(JSON.stringify({ event: 'digest-gate.config_error', message: err.message }))
+  const health = path === `${GATE_PREFIX}/healthz`
+  return Response.json(
+    health
+      ? { status: 'misconfigured' }
+      : { error: 'misconfigured', message: 'the gate is misconfigured: see its log' },
+    { status: health ? 503 : 500, headers: NO_STORE }
+  )
+}
+
 export default {
   fetch(request, env, ctx) {
     let app = apps.get(env)
@@ -153,16 +175,7 @@ export default {
         app = buildGate(env)
       } catch (err) {
         if (!(err instanceof ConfigError)) throw err
-        // The details (which may quote configured values) go to the operator's log only, whatever
-        // LOG_LEVEL says (it may be the variable at fault).
-        console.error(JSON.stringify({ event: 'digest-gate.config_error', message: err.message }))
-        const health = new URL(request.url).pathname === `${GATE_PREFIX}/healthz`
-        return Response.json(
-          health
-            ? { status: 'misconfigured' }
-            : { error: 'misconfigured', message: 'the gate is misconfigured: see its log' },
-          { status: health ? 503 : 500, headers: NO_STORE }
-        )
+        return misconfigured(err, new URL(request.url).pathname)
       }
       apps.set(env, app)
     }

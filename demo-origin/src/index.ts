@@ -1,10 +1,15 @@
 /**
  * The demo origin: echoes, as JSON, what reached it through the gate. Tests and people read the
  * identity headers the gate added (every `x-auth-*` header), whether the client's `Authorization`
- * header was (wrongly) forwarded, and the SHA-256 of the body (to check bodies pass unchanged).
+ * header was (wrongly) forwarded, the SHA-256 of the body (to check bodies pass unchanged), and
+ * whether the identity assertion verifies with the gate's published keys (assertion.ts).
  */
+import { checkAssertion } from './assertion.ts'
 import type { EchoResponse } from './echo.ts'
 import { acceptEchoSocket, isWebSocketHandshake } from './websocket.ts'
+
+/** GATE_URL: where the gate publishes its keys (wrangler.toml; `npm start` sets the stack's). */
+type DemoEnv = { GATE_URL?: string }
 
 const IDENTITY_PREFIX = 'x-auth-'
 
@@ -21,7 +26,7 @@ function identityHeaders(headers: Headers): Record<string, string> {
   return found
 }
 
-export async function describeRequest(request: Request): Promise<EchoResponse> {
+export async function describeRequest(request: Request, env: DemoEnv): Promise<EchoResponse> {
   const url = new URL(request.url)
   const body = await request.arrayBuffer()
   return {
@@ -30,6 +35,10 @@ export async function describeRequest(request: Request): Promise<EchoResponse> {
     path: url.pathname,
     query: url.search.slice(1),
     authHeaders: identityHeaders(request.headers),
+    assertion: await checkAssertion(request.headers.get('x-auth-assertion'), {
+      gateUrl: env.GATE_URL,
+      audience: url.origin,
+    }),
     authorizationReceived: request.headers.has('authorization'),
     acceptEncoding: request.headers.get('accept-encoding'),
     bodyLength: body.byteLength,
@@ -38,9 +47,9 @@ export async function describeRequest(request: Request): Promise<EchoResponse> {
 }
 
 export default {
-  async fetch(request) {
+  async fetch(request, env) {
     if (isWebSocketHandshake(request)) return acceptEchoSocket(request)
-    const description = await describeRequest(request)
+    const description = await describeRequest(request, env)
     return Response.json(description, { headers: { 'cache-control': 'no-store' } })
   },
-} satisfies ExportedHandler
+} satisfies ExportedHandler<DemoEnv>

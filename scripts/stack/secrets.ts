@@ -1,16 +1,19 @@
 /**
  * Local secrets for the stack: generated on first start, kept afterwards, never committed.
  *   authority/.dev.vars  AUTHORITY_SECRET, METRICS_TOKEN
- *   .dev.vars            NONCE_KEY, ASSERTION_KEY, ADMIN_TOKEN, AUTHORITY_TOKEN
+ *   .dev.vars            NONCE_KEY, ASSERTION_KEY (a P-256 private JWK), ADMIN_TOKEN, AUTHORITY_TOKEN
  * AUTHORITY_TOKEN is minted from AUTHORITY_SECRET for the gate's SERVER_ID and the local realm, so
  * it is re-minted whenever it no longer verifies for them: another secret (authority/.dev.vars
- * deleted), an outdated token format (an older checkout), or an expiry drawing near.
+ * deleted), an outdated token format (an older checkout), or an expiry drawing near. An
+ * ASSERTION_KEY that is not a private JWK (the HS256 secret of an older checkout) is replaced, so
+ * that the demo origin can verify the assertion with the gate's published key.
  */
-import { randomBytes } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { parseEnv } from 'node:util'
 import { DEFAULT_REALM } from '../../authority/src/store.ts'
 import { mintGateToken, verifyGateToken } from '../../src/authority-protocol/token.ts'
+import { readAssertionKey } from '../../src/gate/assertion-keys.ts'
 
 export interface SecretFiles {
   /** The gate's dotenv file (wrangler dev reads `.dev.vars` beside wrangler.toml). */
@@ -19,7 +22,15 @@ export interface SecretFiles {
   authority: string
 }
 
-const GATE_RANDOM_KEYS = ['NONCE_KEY', 'ASSERTION_KEY', 'ADMIN_TOKEN'] as const
+/** The gate's generated secrets: whether a value will do, and how to make a new one. */
+const GATE_SECRETS: Record<
+  string,
+  { fits: (value: string | undefined) => boolean; make: () => string }
+> = {
+  NONCE_KEY: { fits: (v) => !isPlaceholder(v), make: randomSecret },
+  ASSERTION_KEY: { fits: isAssertionJwk, make: assertionJwk },
+  ADMIN_TOKEN: { fits: (v) => !isPlaceholder(v), make: randomSecret },
+}
 
 const DAY = 86_400
 /** The local gate token lives ten years: a checkout should not stop working on its own. */
@@ -32,6 +43,22 @@ export function randomSecret(): string {
   return randomBytes(32).toString('base64url')
 }
 
+/** A new EC P-256 private JWK: the gate signs ES256 with it and publishes its public half. */
+export function assertionJwk(): string {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  return JSON.stringify(privateKey.export({ format: 'jwk' }))
+}
+
+/** Whether the gate signs with `value` and publishes its public half (not HS256, not invalid). */
+function isAssertionJwk(value: string | undefined): boolean {
+  if (value === undefined) return false
+  try {
+    return readAssertionKey(value, 'ASSERTION_KEY').alg !== 'HS256'
+  } catch {
+    return false
+  }
+}
+
 /** A dotenv file's values (Node's own parser, as `node --env-file` reads); none if it is missing. */
 export function readDotenv(file: string): Map<string, string> {
   if (!existsSync(file)) return new Map()
@@ -40,8 +67,9 @@ export function readDotenv(file: string): Map<string, string> {
 
 /**
  * Sets `updates` in a dotenv file: replaces existing lines, appends new ones, keeps the rest
- * (comments included). Node has a dotenv parser but no writer. Values are double-quoted: the
- * secrets written here are base64url and tokens, which hold no quote or newline.
+ * (comments included). Node has a dotenv parser but no writer. Values are quoted: the secrets
+ * written here are base64url, tokens and JWKs, which hold no newline and no single quote; a value
+ * holding double quotes (a JWK's JSON) is single-quoted, which dotenv parsers read literally.
  */
 function writeDotenv(file: string, updates: Map<string, string>, header: string): void {
   const original = existsSync(file) ? readFileSync(file, 'utf8') : ''
@@ -52,11 +80,15 @@ function writeDotenv(file: string, updates: Map<string, string>, header: string)
     if (key === undefined || !pending.has(key)) return line
     const value = pending.get(key) as string
     pending.delete(key)
-    return `${key}="${value}"`
+    return `${key}=${quoted(value)}`
   })
-  for (const [key, value] of pending) updated.push(`${key}="${value}"`)
+  for (const [key, value] of pending) updated.push(`${key}=${quoted(value)}`)
   writeFileSync(file, `${updated.join('\n')}\n`, { mode: 0o600 })
   chmodSync(file, 0o600)
+}
+
+function quoted(value: string): string {
+  return value.includes('"') ? `'${value}'` : `"${value}"`
 }
 
 /** Missing, empty, or still the text of .dev.vars.example ("replace-with-…"). */
@@ -113,8 +145,8 @@ export async function ensureSecrets(
 
   const gate = readDotenv(files.gate)
   const updates = new Map<string, string>()
-  for (const key of GATE_RANDOM_KEYS) {
-    if (isPlaceholder(gate.get(key))) updates.set(key, randomSecret())
+  for (const [key, secret] of Object.entries(GATE_SECRETS)) {
+    if (!secret.fits(gate.get(key))) updates.set(key, secret.make())
   }
   if (!(await tokenFits(authoritySecret, gate.get('AUTHORITY_TOKEN'), { serverId, realm, now }))) {
     const claims = { serverId, realms: [realm], expiresAt: now + LOCAL_TOKEN_LIFETIME }

@@ -181,6 +181,8 @@ export function stackWorkers(plan: StackPlan, gateVars: Record<string, string> =
       config: CONFIGS.origin,
       port: plan.ports.origin,
       persistTo: plan.persistTo,
+      // The gate whose published keys verify the assertion (demo-origin/src/assertion.ts).
+      vars: { GATE_URL: `http://127.0.0.1:${plan.ports.gate}` },
     },
     gate: gateWorker(plan, { name: 'gate', port: plan.ports.gate, vars: gateVars }, plan.persistTo),
   } satisfies Record<string, WorkerSpec>

@@ -1,29 +1,27 @@
 /**
  * The signed identity assertion forwarded to the origin (like Cloudflare Access's
- * Cf-Access-Jwt-Assertion): a short-lived HS256 JWT, so the origin can trust the identity headers.
+ * Cf-Access-Jwt-Assertion): a short-lived JWT, so the origin can trust the identity headers. Signed
+ * ES256 or EdDSA with a key whose public half the gate publishes (jwks.ts), or HS256 with a shared
+ * secret (assertion-keys.ts).
  */
-import { sign } from 'hono/jwt'
 import type { Principal } from '../authority-protocol/v1.ts'
+import { encodeBase64Url } from '../digest/base64url.ts'
+import { type AssertionKey, type SigningKey, signingKey, WEB_CRYPTO } from './assertion-keys.ts'
 
 export const ASSERTION_TTL_SECONDS = 60
 
-/** HMAC keys imported once per isolate: importing one per request cost ~4% of the hot path. */
-const hmacKeys = new Map<string, Promise<CryptoKey>>()
+const encoder = new TextEncoder()
 
-function hmacKey(secret: string): Promise<CryptoKey> {
-  let key = hmacKeys.get(secret)
-  if (!key) {
-    key = crypto.subtle.importKey(
-      'raw',
-      new TextEncoder().encode(secret),
-      { name: 'HMAC', hash: 'SHA-256' },
-      false,
-      ['sign']
-    )
-    key.catch(() => hmacKeys.delete(secret))
-    hmacKeys.set(secret, key)
-  }
-  return key
+const jsonPart = (value: unknown) => encodeBase64Url(encoder.encode(JSON.stringify(value)))
+
+/**
+ * The JWS signature of `signingInput` (RFC 7515 §5.1), base64url. By hand because hono/jwt's
+ * sign() writes a `kid` only for a key given as a JWK, which it then imports on every call.
+ */
+export async function jwsSignature(signingInput: string, key: SigningKey): Promise<string> {
+  const algorithm = WEB_CRYPTO[key.alg].sign
+  const signature = await crypto.subtle.sign(algorithm, key.key, encoder.encode(signingInput))
+  return encodeBase64Url(new Uint8Array(signature))
 }
 
 /**
@@ -36,7 +34,7 @@ const recent = new Map<string, Promise<string>>()
 export function signAssertion(
   principal: Principal,
   claims: { issuer: string; audience: string; realm: string; now: number },
-  key: string
+  key: AssertionKey
 ): Promise<string> {
   if (claims.now !== recentSecond) {
     recent.clear()
@@ -45,21 +43,23 @@ export function signAssertion(
   const id = JSON.stringify([key, principal.name, principal.groups, claims])
   let token = recent.get(id)
   if (!token) {
-    token = hmacKey(key).then((cryptoKey) =>
-      sign(
-        {
-          iss: claims.issuer,
-          aud: claims.audience,
-          sub: principal.name,
-          groups: principal.groups,
-          realm: claims.realm,
-          iat: claims.now,
-          exp: claims.now + ASSERTION_TTL_SECONDS,
-        },
-        cryptoKey,
-        'HS256'
-      )
-    )
+    token = signingKey(key).then(async (signing) => {
+      // HS256 tokens keep the header of earlier versions: no kid, nothing to look it up in.
+      const header =
+        signing.kid === undefined
+          ? { alg: signing.alg, typ: 'JWT' }
+          : { alg: signing.alg, typ: 'JWT', kid: signing.kid }
+      const input = `${jsonPart(header)}.${jsonPart({
+        iss: claims.issuer,
+        aud: claims.audience,
+        sub: principal.name,
+        groups: principal.groups,
+        realm: claims.realm,
+        iat: claims.now,
+        exp: claims.now + ASSERTION_TTL_SECONDS,
+      })}`
+      return `${input}.${await jwsSignature(input, signing)}`
+    })
     token.catch(() => recent.delete(id))
     recent.set(id, token)
   }

@@ -7,7 +7,14 @@
 import { parseAlgorithmName } from '../digest/algorithms.ts'
 import type { TokenKeys } from '../digest/tokens.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
+import {
+  type PublishedKey,
+  publishedKeys,
+  readAssertionKey,
+  readPublishedKey,
+} from './assertion-keys.ts'
 import type { BrakePolicy } from './brake-policy.ts'
+import { ConfigError } from './config-error.ts'
 import type { LogLevel } from './decision-log.ts'
 import type { ForwardOptions } from './forward.ts'
 import { DEFAULTS, type DigestAuthOptions } from './options.ts'
@@ -19,6 +26,7 @@ export interface GateSecrets {
   NONCE_KEY_PREVIOUS?: string
   AUTHORITY_TOKEN?: string
   ASSERTION_KEY?: string
+  ASSERTION_KEY_PREVIOUS?: string
   ADMIN_TOKEN?: string
 }
 
@@ -68,6 +76,7 @@ export type GateVars = Partial<
     | 'IDENTITY_HEADER_USER'
     | 'IDENTITY_HEADER_GROUPS'
     | 'IDENTITY_HEADER_ASSERTION'
+    | 'ASSERTION_AUDIENCE'
     | 'STRIP_HEADERS'
     | 'ALLOW_PATH_PARAMETERS'
     | 'ROUTES'
@@ -85,15 +94,15 @@ export interface GateConfig {
   brakes: { policy: Partial<BrakePolicy> } | false
   authority: { url: string | undefined; token: string; timeoutMs: number }
   forward: ForwardOptions
+  /** The assertion's public keys (current and previous), published at JWKS_PATH. */
+  publishedKeys: PublishedKey[]
   routes: RouteRule[]
   /** Keep `;` segment parameters (rules match the path without them) instead of answering 400. */
   allowPathParameters: boolean
   adminToken: string | undefined
 }
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError'
-}
+export { ConfigError }
 
 export function readConfig(
   rawVars: Partial<Record<keyof (GateVars & GateSecrets), unknown>>,
@@ -125,6 +134,9 @@ export function readConfig(
     return v === undefined ? fallback : header(v, name)
   }
   const strip = present(vars.STRIP_HEADERS)
+  const assertionKey = vars.ASSERTION_KEY
+    ? readAssertionKey(vars.ASSERTION_KEY, 'ASSERTION_KEY')
+    : undefined
   return {
     auth,
     brakes:
@@ -155,11 +167,16 @@ export function readConfig(
           : strip.toLowerCase() === 'none'
             ? []
             : list(strip).map((h) => header(h, 'STRIP_HEADERS')),
-      assertionKey: vars.ASSERTION_KEY || undefined,
       logLevel: (auth.logLevel ?? DEFAULTS.logLevel) as LogLevel,
+      assertionKey,
+      assertionAudience: present(vars.ASSERTION_AUDIENCE),
       issuer: auth.serverId ?? DEFAULTS.serverId,
       realm,
     },
+    publishedKeys: publishedKeys(
+      assertionKey,
+      optional(vars.ASSERTION_KEY_PREVIOUS, readPublishedKey, 'ASSERTION_KEY_PREVIOUS')
+    ),
     routes: routes(vars.ROUTES),
     allowPathParameters:
       optional(vars.ALLOW_PATH_PARAMETERS, bool, 'ALLOW_PATH_PARAMETERS') ??

@@ -7,6 +7,7 @@
  */
 import type { Principal } from '../authority-protocol/v1.ts'
 import { signAssertion } from './assertion.ts'
+import type { AssertionKey } from './assertion-keys.ts'
 import { type LogLevel, writeLog } from './decision-log.ts'
 import { canonicalizePath } from './request-path.ts'
 import { isTimeout } from './timeout.ts'
@@ -20,8 +21,10 @@ export interface IdentityHeaders {
 export interface ForwardOptions {
   origin: string
   headers: IdentityHeaders
-  /** HS256 key for the assertion; without it no assertion is sent. */
-  assertionKey?: string
+  /** The assertion's signing key (assertion-keys.ts); without it no assertion is sent. */
+  assertionKey?: AssertionKey
+  /** The assertion's `aud`; default: the origin's URL origin. */
+  assertionAudience?: string
   issuer: string
   realm: string
   timeoutMs: number
@@ -107,7 +110,7 @@ export async function forwardToOrigin(
     headers.set(o.headers.user, encodeHeaderValue(principal.name))
     headers.set(o.headers.groups, principal.groups.map(encodeHeaderValue).join(','))
     if (o.assertionKey) {
-      const audience = target.origin
+      const audience = o.assertionAudience ?? target.origin
       headers.set(
         o.headers.assertion,
         await signAssertion(

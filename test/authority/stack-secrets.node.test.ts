@@ -2,7 +2,7 @@
  * The local secrets of `npm start`: the gate token it mints, and the re-mint of a token that no
  * longer fits, so that a checkout keeps working after a pull that changed the token format.
  */
-import { createHmac } from 'node:crypto'
+import { createHmac, createPrivateKey, createPublicKey, sign, verify } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,6 +15,7 @@ import {
   type SecretFiles,
 } from '../../scripts/stack/secrets.ts'
 import { mintGateToken, verifyGateToken } from '../../src/authority-protocol/token.ts'
+import { readAssertionKey } from '../../src/gate/assertion-keys.ts'
 
 const NOW = 1_800_000_000
 let dir: string
@@ -138,5 +139,30 @@ describe('ensureSecrets', () => {
     ])
     expect(readDotenv(files.authority).get('METRICS_TOKEN')).toBe('mine')
     expect((await verifyGateToken('s3cret-of-mine', gateToken(), NOW)).kind).toBe('valid')
+  })
+
+  it('makes ASSERTION_KEY a P-256 private JWK, and replaces the HS256 secret of an older checkout', async () => {
+    const assertionKey = () => readDotenv(files.gate).get('ASSERTION_KEY') as string
+    await ensureSecrets(files, 'gate-local', 'digest-gate', NOW)
+    const jwk = JSON.parse(assertionKey())
+    expect(readAssertionKey(assertionKey(), 'ASSERTION_KEY').alg).toBe('ES256')
+    // A usable key pair: what the private half signs, the public half verifies.
+    const privateKey = createPrivateKey({ key: jwk, format: 'jwk' })
+    const signature = sign('sha256', Buffer.from('x'), privateKey)
+    expect(verify('sha256', Buffer.from('x'), createPublicKey(privateKey), signature)).toBe(true)
+    // The JSON is single-quoted in the file: its double quotes survive the dotenv parsers.
+    expect(readFileSync(files.gate, 'utf8')).toMatch(/^ASSERTION_KEY='\{"/m)
+
+    const kept = readFileSync(files.gate, 'utf8')
+    expect(await ensureSecrets(files, 'gate-local', 'digest-gate', NOW)).toEqual([])
+    expect(readFileSync(files.gate, 'utf8')).toBe(kept)
+
+    for (const old of ['an-hs256-secret-of-an-older-checkout', '{"kty":"EC"}']) {
+      writeFileSync(files.gate, kept.replace(/^ASSERTION_KEY=.*$/m, `ASSERTION_KEY="${old}"`))
+      expect(await ensureSecrets(files, 'gate-local', 'digest-gate', NOW)).toEqual([
+        `${files.gate}: ASSERTION_KEY`,
+      ])
+      expect(readAssertionKey(assertionKey(), 'ASSERTION_KEY').alg).toBe('ES256')
+    }
   })
 })

@@ -39,11 +39,13 @@ describe('serve: production bundles on workerd', () => {
     await stack?.stop()
   })
 
-  it('logs in a seeded demo user; the origin gets the identity and a signed assertion', async () => {
+  it('logs in a seeded demo user; the origin gets the identity and an assertion it verifies', async () => {
     const result = await login(`${stack.urls.gate}/private/served`, ALICE.name, ALICE.password)
     expect(result.status).toBe(200)
     expect(result.echo?.authHeaders['x-auth-user']).toBe(ALICE.name)
     expect(result.echo?.authHeaders['x-auth-assertion']).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/)
+    // Verified by the origin with the gate's published keys alone (GATE_URL reaches it on workerd).
+    expect(result.echo?.assertion).toMatchObject({ verified: true, claims: { sub: ALICE.name } })
     expect(result.echo?.authorizationReceived).toBe(false)
   })
 

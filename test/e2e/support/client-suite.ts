@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { e2e } from './context.ts'
-import { type Echo, expectForwardedAs, parseEcho } from './echo.ts'
+import { assertionProblem, type Echo, expectForwardedAs, parseEcho } from './echo.ts'
 import type { ClientId } from './interop.ts'
 import { record } from './record.ts'
 import { type Exchange, type Recorder, startRecorder } from './recorder.ts'
@@ -72,6 +72,8 @@ function checkDelivered(answer: ClientAnswer, client: string): { ok: boolean; pr
     return { ok: false, problem: `origin saw user ${echo.authHeaders['x-auth-user']}` }
   }
   if (echo.authorizationReceived) return { ok: false, problem: 'Authorization reached the origin' }
+  const assertion = assertionProblem(echo, ALICE.name)
+  if (assertion) return { ok: false, problem: assertion }
   if (echo.path !== '/private/hello' || echo.query !== `client=${client}`) {
     return { ok: false, problem: `origin saw ${echo.path}?${echo.query}` }
   }
@@ -204,6 +206,7 @@ export function describeClientSuite(
       expect(answer.status).toBe(200)
       const echo = parseEcho(answer.body)
       expect(echo.authHeaders['x-auth-user']).toBeUndefined()
+      expect(echo.assertion).toBeNull()
     })
   })
 }

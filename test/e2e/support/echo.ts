@@ -1,6 +1,7 @@
 /**
  * Reading the demo origin's answer (demo-origin/src/index.ts): what the gate forwarded. Every
- * successful login must reach the origin with the user's identity and without Authorization.
+ * successful login must reach the origin with the user's identity, an assertion naming the user
+ * that verifies with the gate's published keys alone, and without Authorization.
  */
 import { createHash } from 'node:crypto'
 import { expect } from 'vitest'
@@ -25,8 +26,24 @@ export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex')
 }
 
-/** The origin saw `user` as the authenticated identity and no Authorization header. */
+/** Why the echo's assertion does not name `user` as verified; undefined when it does. */
+export function assertionProblem(echo: Echo, user: string): string | undefined {
+  const check = echo.assertion
+  if (!check) return 'no assertion reached the origin'
+  if (!check.verified) return `the assertion did not verify: ${check.error}`
+  if (check.claims.sub !== user) return `the assertion names ${check.claims.sub}`
+  return undefined
+}
+
+/**
+ * The origin saw `user` as the authenticated identity, in a verified assertion too, and no
+ * Authorization header.
+ */
 export function expectForwardedAs(echo: Echo, user: string): void {
   expect(echo.authHeaders['x-auth-user']).toBe(user)
+  expect(echo.assertion).toEqual({
+    verified: true,
+    claims: expect.objectContaining({ sub: user, realm: expect.any(String) }),
+  })
   expect(echo.authorizationReceived).toBe(false)
 }
