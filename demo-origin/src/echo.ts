@@ -33,6 +33,8 @@ export interface EchoResponse {
   authorizationReceived: boolean
   /** The Accept-Encoding that reached the origin (null when none), to see who negotiates. */
   acceptEncoding: string | null
+  /** The X-Forwarded-For that reached the origin (null when none). */
+  forwardedFor: string | null
   bodyLength: number
   /** Lower-case hex SHA-256 of the request body (of the empty string when there is none). */
   bodySha256: string
