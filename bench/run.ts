@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the gate against its baselines, side by side on this machine (issue 5 §3).
+ * `npm run bench`: the gate against its baselines, side by side on this machine.
  * Every worker runs on plain workerd (no wrangler dev proxy), every load is bounded in time and
  * count and goes to 127.0.0.1 only, every Authorization header is computed before the timed phase.
  * Rows are interleaved: under each load, every row runs a short slice in turn, for several rounds

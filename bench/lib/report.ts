@@ -1,5 +1,5 @@
 /**
- * The bench's results: one record per (row, load) run, the table, the targets of issue 5 §3
+ * The bench's results: one record per (row, load) run, the table, the targets (docs/performance.md)
  * checked against the records, and the files under bench/results/.
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
@@ -218,7 +218,7 @@ log's \`contextCalls\` (security-context calls; see docs/performance.md for row 
 "server CPU" sums every server process of the row (worker, demo origin, authority or Apache).
 "others CPU %" is CPU that other programs on the machine took during the run (100 = one core).
 
-## Targets (issue 5 §3)
+## Targets
 
 ${renderTargets(targets)}
 ${meta.notes.length > 0 ? `\n## Notes\n\n${meta.notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`

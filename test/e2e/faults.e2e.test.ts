@@ -1,5 +1,5 @@
 /**
- * Faults of the real stack (DESIGN.md "Outcomes": SEC_E_NO_AUTHENTICATING_AUTHORITY):
+ * Faults of the real stack (SEC_E_NO_AUTHENTICATING_AUTHORITY in docs/architecture.md):
  *   - an authority that is slow (10 s, beyond AUTHORITY_TIMEOUT_MS), answers 500, answers garbage,
  *     or drops connections (a controllable authority, support/fake-authority.ts, in front of the
  *     real one): established sessions keep getting 200 without asking it; new logins get

@@ -43,7 +43,8 @@ function tailRecords<T>(file: string, marker: string): Tail<T> {
     // Whole lines only: the last one may still be being written.
     for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n')) {
       const at = line.indexOf(marker)
-      if (at >= 0) records.push(JSON.parse(line.slice(at)) as T)
+      // wrangler dev wraps console.warn/error lines in a label and colour codes: keep the object.
+      if (at >= 0) records.push(JSON.parse(line.slice(at, line.lastIndexOf('}') + 1)) as T)
     }
     return records
   }
