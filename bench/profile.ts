@@ -34,6 +34,7 @@ const SERVICE_OF: Record<string, string> = {
   "a'": 'pass-through-do',
   "a''": 'pass-through-do',
   b: 'basic-auth',
+  p: 'gate-window',
   'c-window': 'gate-window',
   'c-window-tmpfs': 'gate-window-tmpfs',
   'c-off': 'gate-off',

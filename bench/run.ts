@@ -77,6 +77,7 @@ interface Slice {
   afterWarmup: DecisionCounts
   authorityDelta: number
   serversMs: number | undefined
+  edgeMs: number | undefined
   benchMs: number | undefined
   othersMs: number | undefined
   wallMs: number
@@ -87,7 +88,7 @@ async function runSlice(stack: BenchStack, row: Row, plan: RowPlan, timing: Timi
   const loadavg1 = loadavg()[0] ?? 0
   const before = stack.decisions.snapshot()
   const authorityBefore = row.gate ? await stack.authorityVerifications() : 0
-  const cpuBefore = sampleCpu()
+  const cpuBefore = sampleCpu(stack.edgePid())
   let afterWarmup = before
   // The thread starts and connects within a few tens of ms: split a little after the warm-up.
   const split = setTimeout(() => {
@@ -97,7 +98,7 @@ async function runSlice(stack: BenchStack, row: Row, plan: RowPlan, timing: Timi
   clearTimeout(split)
   plan.advance(result.consumed)
   if (row.gate) await settle(stack.decisions, before, result.sent)
-  const cpuAfter = sampleCpu()
+  const cpuAfter = sampleCpu(stack.edgePid())
   const after = stack.decisions.snapshot()
   const authorityAfter = row.gate ? await stack.authorityVerifications() : 0
   const cpu = cpuBetween(cpuBefore, cpuAfter)
@@ -108,6 +109,7 @@ async function runSlice(stack: BenchStack, row: Row, plan: RowPlan, timing: Timi
     afterWarmup: countsBetween(afterWarmup, after),
     authorityDelta: authorityAfter - authorityBefore,
     serversMs: cpu?.serversMs,
+    edgeMs: row.apache ? undefined : cpu?.edgeMs,
     benchMs: cpu?.benchMs,
     othersMs: cpu ? (cpu.othersPercent / 100) * wallMs : undefined,
     wallMs,
@@ -180,6 +182,10 @@ function pool(row: Row, load: Load, slices: Slice[]): RunRecord {
     cpu: cpuKnown
       ? {
           serverMsPerRequest: sent > 0 ? sum((s) => s.serversMs ?? 0) / sent : 0,
+          edgeMsPerRequest:
+            sent > 0 && slices.every((s) => s.edgeMs !== undefined)
+              ? sum((s) => s.edgeMs ?? 0) / sent
+              : undefined,
           benchMs: sum((s) => s.benchMs ?? 0),
           loadgenMs: sum((s) => s.result.cpuMs),
           othersPercent: wall > 0 ? (sum((s) => s.othersMs ?? 0) / wall) * 100 : 0,

@@ -10,10 +10,10 @@ import { type AuthorityClient, httpAuthority, type Readiness } from './gate/auth
 import { durableObjectBrakes } from './gate/brake-store.ts'
 import { ConfigError, type GateSecrets, type GateVars, readConfig } from './gate/config.ts'
 import { writeLog } from './gate/decision-log.ts'
-import { forwardToOrigin } from './gate/forward.ts'
+import { originForwarder } from './gate/forward.ts'
 import { JWKS_PATH, jwksEndpoint } from './gate/jwks.ts'
 import { digestAuth, isPreflight } from './gate/middleware.ts'
-import { canonicalizePath, foldForMatch } from './gate/request-path.ts'
+import { canonicalizePath, foldForMatch, pathAndQuery } from './gate/request-path.ts'
 import { resolveOptions } from './gate/resolve-options.ts'
 import { isAllowed, matchRoute, type RouteRule } from './gate/routes.ts'
 import { durableObjectContexts } from './gate/security-context.ts'
@@ -97,7 +97,7 @@ export function buildGate(env: GateEnv): App {
   // One canonical path per request: rules match it, digestAuth checks `uri` against it, and it
   // alone is forwarded.
   app.use('*', async (c, next) => {
-    const { pathname } = new URL(c.req.url)
+    const { pathname } = pathAndQuery(c.req.url)
     const canonical = canonicalizePath(pathname, { allowParameters: config.allowPathParameters })
     if (canonical.kind === 'refused') {
       writeLog(logLevel, 'denial', {
@@ -127,11 +127,11 @@ export function buildGate(env: GateEnv): App {
     return auth(c, next)
   })
 
+  const forward = originForwarder(config.forward)
   app.all('*', (c) =>
-    forwardToOrigin(
+    forward(
       c.req.raw,
       c.get('digestAuth')?.principal,
-      config.forward,
       Math.floor(Date.now() / 1000),
       c.get('requestPath')
     )

@@ -13,6 +13,8 @@ export interface CpuSample {
   servers: number
   /** The bench process itself (load generator thread, log reading), ms. */
   bench: number
+  /** The edge workerd process alone (the worker under test, without origin or authority), ms. */
+  edge: number | undefined
   /** All CPUs of the machine, busy ms. */
   machine: number
   at: number
@@ -58,12 +60,18 @@ function machineBusyMs(): number {
   return busy * TICK_MS
 }
 
-export function sampleCpu(): CpuSample | undefined {
+function processCpuMs(pid: number): number | undefined {
+  const f = statFields(String(pid))
+  return f && (Number(f[11]) + Number(f[12])) * TICK_MS
+}
+
+export function sampleCpu(edgePid?: number): CpuSample | undefined {
   if (!procAvailable) return undefined
   const own = process.cpuUsage()
   return {
     servers: descendantsCpuMs(process.pid),
     bench: (own.user + own.system) / 1000,
+    edge: edgePid === undefined ? undefined : processCpuMs(edgePid),
     machine: machineBusyMs(),
     at: performance.now(),
   }
@@ -71,6 +79,7 @@ export function sampleCpu(): CpuSample | undefined {
 
 export interface CpuUse {
   serversMs: number
+  edgeMs: number | undefined
   benchMs: number
   /** CPU that programs other than this bench used meanwhile, in % of one core. */
   othersPercent: number
@@ -84,6 +93,7 @@ export function cpuBetween(a: CpuSample | undefined, b: CpuSample | undefined): 
   const others = Math.max(0, b.machine - a.machine - servers - bench)
   return {
     serversMs: servers,
+    edgeMs: a.edge !== undefined && b.edge !== undefined ? b.edge - a.edge : undefined,
     benchMs: bench,
     othersPercent: wall > 0 ? (others / wall) * 100 : 0,
   }

@@ -22,9 +22,11 @@ export class DecisionTally {
 
   /** One line of the edge process's output (launcher.ts hands workerd's logs on as text). */
   onLine = (message: string): void => {
-    if (message.includes('"digest-gate.decision"')) {
+    const at = message.indexOf('{"event":"digest-gate.decision"')
+    if (at >= 0) {
       try {
-        const d = JSON.parse(message) as {
+        // Refusals and faults are console.warn/error lines: workerd prefixes their level.
+        const d = JSON.parse(message.slice(at)) as {
           outcome?: string
           authorityCalled?: boolean
           contextCalls?: number

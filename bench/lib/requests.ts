@@ -6,6 +6,8 @@
 import { createDigestClient } from '../../src/digest/client.ts'
 
 export const BENCH_PATH = '/bench'
+/** Under the gate's public route (wrangler.toml ROUTES: `/public/*`). */
+export const PUBLIC_BENCH_PATH = '/public/bench'
 
 export interface Credentials {
   username: string

@@ -11,6 +11,7 @@ import {
   type Credentials,
   digestSessionRequests,
   initialAuthorization,
+  PUBLIC_BENCH_PATH,
   rawGet,
 } from './requests.ts'
 import type { BenchStack } from './stack.ts'
@@ -20,6 +21,7 @@ export type RowId =
   | "a'"
   | "a''"
   | 'b'
+  | 'p'
   | 'c-window'
   | 'c-window-tmpfs'
   | 'c-off'
@@ -43,6 +45,7 @@ export const ROWS: Row[] = [
   { id: "a'", label: 'pass-through + 1 empty DO RPC', gate: false },
   { id: "a''", label: 'pass-through + 1 DO RPC writing 1 row', gate: false },
   { id: 'b', label: 'pass-through + Hono basicAuth', gate: false },
+  { id: 'p', label: 'gate, its public route (no Digest)', gate: false },
   { id: 'c-window', label: 'gate, established sessions, replay window', gate: true },
   {
     id: 'c-window-tmpfs',
@@ -224,6 +227,11 @@ export async function prepareRow(
         [[rawGet(p.basicAuth, BENCH_PATH, { Authorization: basicAuthorization(user) })]],
         { repeat: true }
       )
+    case 'p':
+      // The same gate process and build: route match, canonical path and forwarding, no Digest.
+      return new RowPlan(p.gateWindow, load, [[rawGet(p.gateWindow, PUBLIC_BENCH_PATH)]], {
+        repeat: true,
+      })
     case 'c-window':
     case 'c-window-tmpfs':
     case 'c-off': {

@@ -61,6 +61,8 @@ export interface BenchStack {
   readonly apacheSkipped: string | undefined
   /** The bundles that run, by worker (their .map beside them). */
   readonly bundles: Record<string, string>
+  /** The edge workerd process (every worker under test but Apache), for its own CPU. */
+  edgePid(): number | undefined
   /** Sum of the authority's authority_verify_total counters. */
   authorityVerifications(): Promise<number>
   stop(): Promise<void>
@@ -168,13 +170,13 @@ export async function startBenchStack(options: {
       gate('gate-window-tmpfs', ports.gateWindowTmpfs, 'window', true),
       gate('gate-off', ports.gateOff, 'off'),
     ]
-    await start(
-      startWorkerd('edge', edgeWorkers, {
-        dir,
-        onLine: decisions.onLine,
-        inspectorPort: options.inspectorPort,
-      })
-    )
+    const edge = startWorkerd('edge', edgeWorkers, {
+      dir,
+      onLine: decisions.onLine,
+      inspectorPort: options.inspectorPort,
+    })
+    await start(edge)
+    const edgeWorker = await edge
     log(
       `workerd: origin :${ports.origin}, edge :${ports.passThrough}-:${ports.gateOff}; authority :${ports.authority}`
     )
@@ -206,6 +208,7 @@ export async function startBenchStack(options: {
       decisions,
       apache: apacheServer,
       apacheSkipped,
+      edgePid: () => edgeWorker.process().pid,
       async authorityVerifications() {
         const res = await fetch(`http://127.0.0.1:${ports.authority}/metrics`, {
           headers: {

@@ -9,7 +9,7 @@ import type { Principal } from '../authority-protocol/v1.ts'
 import { signAssertion } from './assertion.ts'
 import type { AssertionKey } from './assertion-keys.ts'
 import { type LogLevel, writeLog } from './decision-log.ts'
-import { canonicalizePath } from './request-path.ts'
+import { canonicalizePath, pathAndQuery } from './request-path.ts'
 import { isTimeout } from './timeout.ts'
 
 export interface IdentityHeaders {
@@ -52,122 +52,162 @@ const HOP_BY_HOP = [
 export const ORIGIN_RETRY_AFTER_SECONDS = 5
 
 /**
- * @param path - the canonical request path (canonicalizePath); when absent it is computed from
- *   the request, and a path that cannot be canonicalised is answered 400 without forwarding.
+ * Forwards one request to the origin, under options fixed once (what is stripped, where to).
+ * @returns forward(request, principal, now, path): `path` is the canonical request path
+ *   (canonicalizePath); when absent it is computed from the request, and a path that cannot be
+ *   canonicalised is answered 400 without forwarding.
  */
-export async function forwardToOrigin(
-  request: Request,
-  principal: Principal | undefined,
-  o: ForwardOptions,
-  now: number,
-  path?: string
-): Promise<Response> {
-  const incoming = new URL(request.url)
-  if (path === undefined) {
-    const canonical = canonicalizePath(incoming.pathname)
-    if (canonical.kind === 'refused') {
-      return Response.json(
-        { error: 'invalid_request', message: `request path refused: ${canonical.message}` },
-        { status: 400, headers: { 'cache-control': 'no-store' } }
-      )
-    }
-    path = canonical.path
-  }
-  const target = new URL(o.origin)
-  target.pathname = joinPath(target.pathname, path)
-  target.search = incoming.search
-
-  const handshake = isWebSocketHandshake(request)
-  const headers = new Headers(request.headers)
-  const strip = new Set(
-    [
-      // A handshake keeps Upgrade (Connection is set below); other upgrades (h2c…) go no further.
-      ...(handshake ? HOP_BY_HOP.filter((name) => name !== 'upgrade') : HOP_BY_HOP),
-      ...PATH_OVERRIDE,
-      'authorization',
-      o.headers.user,
-      o.headers.groups,
-      o.headers.assertion,
-      ...o.stripHeaders,
-    ].map(headerKey)
-  )
-  for (const name of [...headers.keys()]) {
-    if (strip.has(headerKey(name))) headers.delete(name)
-  }
-  // Ask the origin only for encodings the client accepts. (wrangler dev rewrites the incoming
-  // Accept-Encoding to "br, gzip" and keeps the client's own in cf.clientAcceptEncoding; passing
-  // the rewritten one on made the origin compress for clients that never asked.)
-  const clientEncoding = (request as { cf?: { clientAcceptEncoding?: unknown } }).cf
-    ?.clientAcceptEncoding
-  if (typeof clientEncoding === 'string') {
-    headers.set('accept-encoding', clientEncoding === '' ? 'identity' : clientEncoding)
-  }
-  if (handshake) headers.set('connection', 'Upgrade')
-  headers.set('x-forwarded-host', incoming.host)
-  headers.set('x-forwarded-proto', incoming.protocol.replace(':', ''))
-  appendForwardedFor(headers)
-  if (principal) {
-    headers.set(o.headers.user, encodeHeaderValue(principal.name))
-    headers.set(o.headers.groups, principal.groups.map(encodeHeaderValue).join(','))
-    if (o.assertionKey) {
-      const audience = o.assertionAudience ?? target.origin
-      headers.set(
+export function originForwarder(o: ForwardOptions) {
+  const origin = new URL(o.origin)
+  // The canonical path starts with `/` and holds no `//`, `?` or `#`: appended to the origin's
+  // scheme and authority it can only ever be a path on that origin.
+  const base = `${origin.origin}${origin.pathname === '/' ? '' : origin.pathname.replace(/\/$/, '')}`
+  const stripped = (hopByHop: string[]) =>
+    new Set(
+      [
+        ...hopByHop,
+        ...PATH_OVERRIDE,
+        'authorization',
+        o.headers.user,
+        o.headers.groups,
         o.headers.assertion,
-        await signAssertion(
-          principal,
-          { issuer: o.issuer, audience, realm: o.realm, now },
-          o.assertionKey
-        )
-      )
-    }
-  }
+        ...o.stripHeaders,
+      ].map(headerKey)
+    )
+  const strip = stripped(HOP_BY_HOP)
+  // A handshake keeps Upgrade (Connection is set below); other upgrades (h2c…) go no further.
+  const stripForHandshake = stripped(HOP_BY_HOP.filter((name) => name !== 'upgrade'))
+  const audience = o.assertionAudience ?? origin.origin
 
-  const hasBody = request.method !== 'GET' && request.method !== 'HEAD'
-  const deadline = handshake ? handshakeDeadline(o.timeoutMs) : undefined
-  let res: Response
-  try {
-    res = await fetch(target, {
-      method: request.method,
-      headers,
-      body: hasBody ? request.body : undefined,
-      redirect: 'manual',
-      signal: deadline?.signal ?? AbortSignal.timeout(o.timeoutMs),
-      // A Worker's subrequest may be answered from, and stored in, the zone cache, keyed by URL.
-      ...(principal ? { cache: 'no-store' as const } : {}),
-    })
-  } catch (err) {
-    deadline?.end()
-    const timedOut = isTimeout(err)
-    writeLog(o.logLevel ?? 'all', 'fault', {
-      event: 'digest-gate.origin_fault',
-      reason: timedOut ? 'timeout' : 'unreachable',
-      path,
-      ray: request.headers.get('cf-ray') ?? undefined,
-    })
-    return Response.json(
-      {
-        error: timedOut ? 'origin_timeout' : 'origin_unreachable',
-        message: timedOut ? 'the origin did not answer in time' : 'the origin could not be reached',
-      },
-      {
-        status: timedOut ? 504 : 502,
-        headers: {
-          'retry-after': String(ORIGIN_RETRY_AFTER_SECONDS),
-          'cache-control': 'no-store',
-        },
+  return async function forward(
+    request: Request,
+    principal: Principal | undefined,
+    now: number,
+    path?: string
+  ): Promise<Response> {
+    const { pathname, search } = pathAndQuery(request.url)
+    if (path === undefined) {
+      const canonical = canonicalizePath(pathname)
+      if (canonical.kind === 'refused') {
+        return Response.json(
+          { error: 'invalid_request', message: `request path refused: ${canonical.message}` },
+          { status: 400, headers: { 'cache-control': 'no-store' } }
+        )
       }
+      path = canonical.path
+    }
+    const handshake = isWebSocketHandshake(request)
+    const headers = new Headers(request.headers)
+    const drop = handshake ? stripForHandshake : strip
+    for (const name of [...headers.keys()]) {
+      if (drop.has(headerKey(name))) headers.delete(name)
+    }
+    // Ask the origin only for encodings the client accepts. (wrangler dev rewrites the incoming
+    // Accept-Encoding to "br, gzip" and keeps the client's own in cf.clientAcceptEncoding;
+    // passing the rewritten one on made the origin compress for clients that never asked.)
+    const clientEncoding = (request as { cf?: { clientAcceptEncoding?: unknown } }).cf
+      ?.clientAcceptEncoding
+    if (typeof clientEncoding === 'string') {
+      headers.set('accept-encoding', clientEncoding === '' ? 'identity' : clientEncoding)
+    }
+    if (handshake) headers.set('connection', 'Upgrade')
+    const { protocol, host } = schemeAndHost(request.url)
+    headers.set('x-forwarded-host', host)
+    headers.set('x-forwarded-proto', protocol)
+    appendForwardedFor(headers)
+    if (principal) {
+      headers.set(o.headers.user, encodeHeaderValue(principal.name))
+      headers.set(o.headers.groups, principal.groups.map(encodeHeaderValue).join(','))
+      if (o.assertionKey) {
+        headers.set(
+          o.headers.assertion,
+          await signAssertion(
+            principal,
+            { issuer: o.issuer, audience, realm: o.realm, now },
+            o.assertionKey
+          )
+        )
+      }
+    }
+    return send(
+      request,
+      `${base}${path}${search}`,
+      headers,
+      principal !== undefined,
+      handshake,
+      path
     )
   }
-  if ((res as { webSocket?: unknown }).webSocket) {
-    // The origin accepted the upgrade: its 101 (Sec-WebSocket-Protocol…) and socket (a workerd
-    // Response's webSocket) go back as is.
-    deadline?.end()
-    return res
+
+  async function send(
+    request: Request,
+    target: string,
+    headers: Headers,
+    authenticated: boolean,
+    handshake: boolean,
+    path: string
+  ): Promise<Response> {
+    const hasBody = request.method !== 'GET' && request.method !== 'HEAD'
+    const deadline = handshake ? handshakeDeadline(o.timeoutMs) : undefined
+    let res: Response
+    try {
+      res = await fetch(target, {
+        method: request.method,
+        headers,
+        body: hasBody ? request.body : undefined,
+        redirect: 'manual',
+        signal: deadline?.signal ?? AbortSignal.timeout(o.timeoutMs),
+        // A Worker's subrequest may be answered from, and stored in, the zone cache, keyed by URL.
+        ...(authenticated ? { cache: 'no-store' as const } : {}),
+      })
+    } catch (err) {
+      deadline?.end()
+      const timedOut = isTimeout(err)
+      writeLog(o.logLevel ?? 'all', 'fault', {
+        event: 'digest-gate.origin_fault',
+        reason: timedOut ? 'timeout' : 'unreachable',
+        path,
+        ray: request.headers.get('cf-ray') ?? undefined,
+      })
+      return Response.json(
+        {
+          error: timedOut ? 'origin_timeout' : 'origin_unreachable',
+          message: timedOut
+            ? 'the origin did not answer in time'
+            : 'the origin could not be reached',
+        },
+        {
+          status: timedOut ? 504 : 502,
+          headers: {
+            'retry-after': String(ORIGIN_RETRY_AFTER_SECONDS),
+            'cache-control': 'no-store',
+          },
+        }
+      )
+    }
+    if ((res as { webSocket?: unknown }).webSocket) {
+      // The origin accepted the upgrade: its 101 (Sec-WebSocket-Protocol…) and socket (a workerd
+      // Response's webSocket) go back as is.
+      deadline?.end()
+      return res
+    }
+    const out = new Response(res.body, res)
+    for (const name of HOP_BY_HOP) out.headers.delete(name)
+    if (authenticated) keepPrivate(out.headers)
+    return out
   }
-  const out = new Response(res.body, res)
-  for (const name of HOP_BY_HOP) out.headers.delete(name)
-  if (principal) keepPrivate(out.headers)
-  return out
+}
+
+/**
+ * The scheme (without `:`) and host (with port) of a serialised http(s) URL, as URL's `protocol`
+ * and `host` give them; a Request's URL carries no userinfo, but one would be left out.
+ */
+function schemeAndHost(url: string): { protocol: string; host: string } {
+  const colon = url.indexOf(':')
+  const start = colon + 3
+  const slash = url.indexOf('/', start)
+  const authority = url.slice(start, slash === -1 ? undefined : slash)
+  return { protocol: url.slice(0, colon), host: authority.slice(authority.lastIndexOf('@') + 1) }
 }
 
 /** A WebSocket opening handshake (RFC 6455 §4.1): the one upgrade the gate forwards. */
@@ -218,10 +258,6 @@ function keepPrivate(headers: Headers): void {
     (d) => !/^(public|private|s-maxage|proxy-revalidate)(\s*=|$)/i.test(d)
   )
   headers.set('cache-control', ['private', ...kept].join(', '))
-}
-
-function joinPath(base: string, path: string): string {
-  return base === '/' || base === '' ? path : base.replace(/\/$/, '') + path
 }
 
 /**

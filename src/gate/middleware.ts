@@ -16,13 +16,14 @@ import type { AlgorithmName } from '../digest/types.ts'
 import { refusalResponse } from './answers.ts'
 import { authenticate, type Io } from './authenticate.ts'
 import type { AuthorityClient } from './authority-client.ts'
+import type { BrakeStore } from './brake-policy.ts'
 import { clientBucket } from './client-bucket.ts'
-import type { Binding } from './context-types.ts'
+import type { Binding, ContextStore } from './context-types.ts'
 import type { SspiCode } from './decision-log.ts'
 import { IsolateContextCache } from './isolate-cache.ts'
 import { ContextStoreFullError } from './memory-contexts.ts'
 import type { DigestAuthOptions } from './options.ts'
-import { canonicalizePath } from './request-path.ts'
+import { canonicalizePath, pathAndQuery } from './request-path.ts'
 import { type ResolvedOptions, resolveOptions } from './resolve-options.ts'
 import { type Acceptance, authorityUnavailable, invalidRequest, type Verdict } from './verdict.ts'
 
@@ -85,9 +86,9 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
     const started = Date.now()
     const now = Math.floor(started / 1000)
     const minter = await minterFor()
-    const url = new URL(c.req.url)
+    const url = pathAndQuery(c.req.url)
     const path = c.get('requestPath') ?? canonicalPathOf(url.pathname)
-    const meter = metered(o)
+    const meter = new MeteredIo(o)
     let verdict: Verdict
     if (typeof path !== 'string') verdict = path
     else {
@@ -107,7 +108,7 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
           now,
           waitUntil: (p) => waitUntil(c, p),
         },
-        { minter, isolateCache, inflight, io: meter.io }
+        { minter, isolateCache, inflight, io: meter }
       ).catch(storeFault)
     }
     const log = (code: SspiCode, status: number, outcome: string, reason?: string, user?: string) =>
@@ -122,7 +123,7 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
         reason,
         algorithm: verdict.algorithm,
         authorityCalled: meter.authorityCalled,
-        contextCalls: meter.storeCalls,
+        contextCalls: meter.calls,
         latencyMs: Date.now() - started,
         ray: c.req.header('cf-ray'),
       })
@@ -192,39 +193,88 @@ function canonicalPathOf(pathname: string): string | Verdict {
   return invalidRequest(`path_${canonical.reason}`, `request path refused: ${canonical.message}`)
 }
 
-/** The request's I/O, counted for its decision record. */
-function metered(o: ResolvedOptions) {
-  const meter = { storeCalls: 0, authorityCalled: false, io: undefined as unknown as Io }
-  const count = <A extends unknown[], R>(f: (...args: A) => Promise<R>) => {
-    return (...args: A) => {
-      meter.storeCalls++
-      return f(...args)
-    }
+/**
+ * The request's I/O, counted for its decision record: one small object per request whose methods
+ * live on prototypes (no closures or bound functions built per request).
+ */
+class MeteredIo implements Io {
+  calls = 0
+  authorityCalled = false
+  readonly contexts: ContextStore
+  readonly brakes: BrakeStore | undefined
+  readonly authority: AuthorityClient
+
+  constructor(o: ResolvedOptions) {
+    this.contexts = new MeteredContexts(o.contexts, this)
+    this.brakes = o.brakes ? new MeteredBrakes(o.brakes.store, this) : undefined
+    this.authority = new MeteredAuthority(o.authority, this)
   }
-  const { contexts, authority } = o
-  const brakes = o.brakes ? o.brakes.store : undefined
-  meter.io = {
-    contexts: {
-      verify: count(contexts.verify.bind(contexts)),
-      establish: count(contexts.establish.bind(contexts)),
-      revalidated: count(contexts.revalidated.bind(contexts)),
-      revoke: count(contexts.revoke.bind(contexts)),
-      revokeUser: count(contexts.revokeUser.bind(contexts)),
-    },
-    brakes: brakes && {
-      admit: count(brakes.admit.bind(brakes)),
-      succeeded: brakes.succeeded.bind(brakes),
-      undecided: brakes.undecided.bind(brakes),
-      recordFailure: count(brakes.recordFailure.bind(brakes)),
-    },
-    authority: {
-      verify: (request: Parameters<AuthorityClient['verify']>[0]) => {
-        meter.authorityCalled = true
-        return authority.verify(request)
-      },
-    },
+}
+
+class MeteredContexts implements ContextStore {
+  private readonly store: ContextStore
+  private readonly meter: MeteredIo
+  constructor(store: ContextStore, meter: MeteredIo) {
+    this.store = store
+    this.meter = meter
   }
-  return meter
+  verify(...args: Parameters<ContextStore['verify']>) {
+    this.meter.calls++
+    return this.store.verify(...args)
+  }
+  establish(...args: Parameters<ContextStore['establish']>) {
+    this.meter.calls++
+    return this.store.establish(...args)
+  }
+  revalidated(...args: Parameters<ContextStore['revalidated']>) {
+    this.meter.calls++
+    return this.store.revalidated(...args)
+  }
+  revoke(...args: Parameters<ContextStore['revoke']>) {
+    this.meter.calls++
+    return this.store.revoke(...args)
+  }
+  revokeUser(...args: Parameters<ContextStore['revokeUser']>) {
+    this.meter.calls++
+    return this.store.revokeUser(...args)
+  }
+}
+
+/** Admissions and counted failures are calls; settling runs in the background, uncounted. */
+class MeteredBrakes implements BrakeStore {
+  private readonly store: BrakeStore
+  private readonly meter: MeteredIo
+  constructor(store: BrakeStore, meter: MeteredIo) {
+    this.store = store
+    this.meter = meter
+  }
+  admit(...args: Parameters<BrakeStore['admit']>) {
+    this.meter.calls++
+    return this.store.admit(...args)
+  }
+  recordFailure(...args: Parameters<BrakeStore['recordFailure']>) {
+    this.meter.calls++
+    return this.store.recordFailure(...args)
+  }
+  succeeded(...args: Parameters<BrakeStore['succeeded']>) {
+    return this.store.succeeded(...args)
+  }
+  undecided(...args: Parameters<BrakeStore['undecided']>) {
+    return this.store.undecided(...args)
+  }
+}
+
+class MeteredAuthority implements AuthorityClient {
+  private readonly authority: AuthorityClient
+  private readonly meter: MeteredIo
+  constructor(authority: AuthorityClient, meter: MeteredIo) {
+    this.authority = authority
+    this.meter = meter
+  }
+  verify(...args: Parameters<AuthorityClient['verify']>) {
+    this.meter.authorityCalled = true
+    return this.authority.verify(...args)
+  }
 }
 
 /**

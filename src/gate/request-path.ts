@@ -91,6 +91,12 @@ const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
  * well as `URL.pathname`, and gives both the same path.
  */
 export function canonicalizePath(raw: string, options: PathOptions = {}): CanonicalPath {
+  if (isPlainPath(raw)) return { kind: 'canonical', path: raw, matchPath: raw }
+  return canonicalizeSegments(raw, options)
+}
+
+/** canonicalizePath without its shortcut (exported for the test that holds the two equal). */
+export function canonicalizeSegments(raw: string, options: PathOptions = {}): CanonicalPath {
   if (!raw.startsWith('/')) return refuse('not_absolute', 'the path must start with /')
   const allowParameters = options.allowParameters ?? false
   // Dot segments resolve first, empty segments counting (RFC 3986 §5.2.4, as WHATWG parsers
@@ -123,11 +129,32 @@ export function canonicalizePath(raw: string, options: PathOptions = {}): Canoni
 }
 
 /**
+ * Unreserved characters, sub-delims, `:` and `@` only (no `%`, `;`, space or non-ASCII), no empty
+ * segment but a trailing one, no segment ending in `.` (so no dot segment), no `:$`: every step
+ * of canonicalizePath leaves such a path as it is. Most requests take this way.
+ */
+const PLAIN_PATH = /^(?:\/[A-Za-z0-9\-._~!$&'()*+,=:@]*)+$/
+function isPlainPath(raw: string): boolean {
+  return (
+    PLAIN_PATH.test(raw) && !raw.includes('//') && !/\.(?:\/|$)/.test(raw) && !raw.includes(':$')
+  )
+}
+
+/** Printable ASCII only: case folding is lower-casing. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/
+
+/**
  * Case folding for rules that match every spelling: Unicode upper then lower case (so `ı`, `ſ`
  * and `ß` read as `i`, `s` and `ss`, as Java's and .NET's upper-casing comparisons read them),
  * accents removed (as Windows best-fit conversions read `ā` as `a`).
  */
 export function foldForMatch(s: string): string {
+  if (PRINTABLE_ASCII.test(s)) return s.toLowerCase()
+  return foldUnicode(s)
+}
+
+/** foldForMatch without its ASCII shortcut (exported for the test that holds the two equal). */
+export function foldUnicode(s: string): string {
   return s.normalize('NFKD').replace(/\p{M}/gu, '').toUpperCase().toLowerCase()
 }
 
@@ -267,6 +294,20 @@ function hasAscii(s: string): boolean {
 
 function hexEscape(byte: number): string {
   return `%${byte.toString(16).toUpperCase().padStart(2, '0')}`
+}
+
+/**
+ * The path and query of a serialised http(s) URL (a Request's `url`), as `new URL(url)` gives
+ * them, without parsing it again: after `scheme://`, the first `/` starts the path (a host or
+ * userinfo has none unescaped) and the first `?` the query (a path has none unescaped).
+ */
+export function pathAndQuery(url: string): { pathname: string; search: string } {
+  const slash = url.indexOf('/', url.indexOf('://') + 3)
+  if (slash === -1) return { pathname: '/', search: '' }
+  const q = url.indexOf('?', slash)
+  if (q === -1) return { pathname: url.slice(slash), search: '' }
+  // An empty query (`/x?`) is no query, as URL.search reads it.
+  return { pathname: url.slice(slash, q), search: q === url.length - 1 ? '' : url.slice(q) }
 }
 
 /**

@@ -89,6 +89,24 @@ describe('forwarding headers', () => {
     )
     expect(origin.requests[1]?.headers['x-forwarded-for']).toBe('198.51.100.8')
   })
+
+  it('names the host and scheme the client used, and keeps the query as sent', async () => {
+    await gate()(new Request('http://gate.test:8080/public/a%20b?q=1&r=%2F&s'))
+    expect(origin.requests[0]?.path).toBe('/public/a%20b?q=1&r=%2F&s')
+    expect(origin.requests[0]?.headers['x-forwarded-host']).toBe('gate.test:8080')
+    expect(origin.requests[0]?.headers['x-forwarded-proto']).toBe('http')
+    await gate()(new Request(`${GATE}/public/z?`))
+    expect(origin.requests[1]?.path).toBe('/public/z')
+    expect(origin.requests[1]?.headers['x-forwarded-host']).toBe('gate.test')
+    expect(origin.requests[1]?.headers['x-forwarded-proto']).toBe('https')
+  })
+
+  it('puts the path under the path of ORIGIN_URL, never beside or above it', async () => {
+    for (const base of ['https://origin.test/app', 'https://origin.test/app/']) {
+      await gate({ ORIGIN_URL: base })(new Request(`${GATE}/public/x/../y?k=v`))
+    }
+    expect(origin.requests.map((r) => r.path)).toEqual(['/app/public/y?k=v', '/app/public/y?k=v'])
+  })
 })
 
 describe('health and readiness', () => {

@@ -1,7 +1,14 @@
 /** The canonical request path: examples, refusals, and fast-check properties. */
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { canonicalizePath, type PathRefusal } from '../../src/gate/request-path.ts'
+import {
+  canonicalizePath,
+  canonicalizeSegments,
+  foldForMatch,
+  foldUnicode,
+  type PathRefusal,
+  pathAndQuery,
+} from '../../src/gate/request-path.ts'
 import { hostilePath, lenientFold, lenientRead, strictRead, whatwgPath } from './path-spellings.ts'
 
 const canonical = (raw: string, allowParameters = false) => {
@@ -231,6 +238,57 @@ describe('properties', () => {
         const parsed = canonicalizePath(whatwgPath(raw))
         if (parsed.kind === 'canonical') expect(parsed.path).toBe(c.path)
       }),
+      RUNS
+    )
+  })
+
+  it('takes its shortcut only where the full reading gives the same answer', () => {
+    // Plain-looking paths near the shortcut's edges: dots, colons, dollars, slashes.
+    const plainish = fc.string({
+      unit: fc.constantFrom('/', '.', ':', '$', 'a', 'Z', '0', '-', '~', '@', '!', ';', '%', ' '),
+    })
+    fc.assert(
+      fc.property(fc.oneof(anyPath, plainish), fc.boolean(), (raw, allowParameters) => {
+        expect(canonicalizePath(raw, { allowParameters })).toEqual(
+          canonicalizeSegments(raw, { allowParameters })
+        )
+      }),
+      RUNS
+    )
+  })
+
+  it('folds printable ASCII by lower-casing, as the full folding does', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' }), anyPath), (s) => {
+        expect(foldForMatch(s)).toBe(foldUnicode(s))
+      }),
+      RUNS
+    )
+  })
+
+  it('splits a serialised URL into the path and query URL gives', () => {
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.webUrl({ withQueryParameters: true, withFragments: false }),
+          fc.webUrl({ authoritySettings: { withUserInfo: true, withPort: true, withIPv6: true } })
+        ),
+        fc.oneof(anyPath, fc.string()),
+        fc.string(),
+        (base, path, query) => {
+          for (const raw of [base, `${base}${path}`, `${base}${path}?${query}`]) {
+            let u: URL
+            try {
+              u = new URL(raw)
+            } catch {
+              continue
+            }
+            if (u.protocol !== 'http:' && u.protocol !== 'https:') continue
+            u.hash = ''
+            expect(pathAndQuery(u.href)).toEqual({ pathname: u.pathname, search: u.search })
+          }
+        }
+      ),
       RUNS
     )
   })
