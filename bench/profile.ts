@@ -38,6 +38,8 @@ const SERVICE_OF: Record<string, string> = {
   'c-window': 'gate-window',
   'c-window-tmpfs': 'gate-window-tmpfs',
   'c-off': 'gate-off',
+  'c-window-all': 'gate-window-all',
+  'c-off-all': 'gate-off-all',
   d0: 'gate-window',
   d: 'gate-window',
 }

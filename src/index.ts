@@ -71,7 +71,7 @@ export function buildGate(env: GateEnv): App {
       isAllowed(c.get('route') as RouteRule, principal.groups),
   }
   const auth = digestAuth(options)
-  const logLevel = config.forward.logLevel ?? 'all'
+  const logLevel = config.forward.logLevel ?? DEFAULTS.logLevel
   const app: App = new Hono()
 
   // Public, before anything else: liveness (the configuration read), readiness (the authority).

@@ -158,7 +158,11 @@ export function evaluateTargets(records: RunRecord[]): Target[] {
         met: logins.okRps >= 3 * before,
       })
     }
-    for (const c of [window, off]) {
+    const windowAll = find(records, 'c-window-all', load)
+    const offAll = find(records, 'c-off-all', load)
+    info('(info) (c, window, LOG_LEVEL=all) / (p)', windowAll, pub)
+    info('(info) (c, off, LOG_LEVEL=all) / (p)', offAll, pub)
+    for (const c of [window, off, windowAll, offAll]) {
       if (!c) continue
       targets.push({
         name: `(${c.row}) non-2xx = 0`,
@@ -173,7 +177,7 @@ export function evaluateTargets(records: RunRecord[]): Target[] {
           measured: `${c.gate.decisions.authorityCalls} (authority counter: ${c.gate.authorityMetricsDelta})`,
           met: c.gate.decisions.authorityCalls === 0 && c.gate.authorityMetricsDelta === 0,
         })
-        if (c.row === 'c-window') {
+        if (c.row === 'c-window-all') {
           targets.push({
             name: '(c, window) DO calls <= 1 per request',
             load,

@@ -25,6 +25,8 @@ export type RowId =
   | 'c-window'
   | 'c-window-tmpfs'
   | 'c-off'
+  | 'c-window-all'
+  | 'c-off-all'
   | 'd0'
   | 'd'
   | 'e-on'
@@ -33,7 +35,7 @@ export type RowId =
 export interface Row {
   id: RowId
   label: string
-  /** Counts come from the gate's decision log. */
+  /** A gate row whose every request is logged (LOG_LEVEL=all): its counts come from that log. */
   gate: boolean
   /** Only meaningful with one session per connection (initial authentications). */
   perConnectionOnly?: boolean
@@ -46,13 +48,21 @@ export const ROWS: Row[] = [
   { id: "a''", label: 'pass-through + 1 DO RPC writing 1 row', gate: false },
   { id: 'b', label: 'pass-through + Hono basicAuth', gate: false },
   { id: 'p', label: 'gate, its public route (no Digest)', gate: false },
-  { id: 'c-window', label: 'gate, established sessions, replay window', gate: true },
+  // At the default LOG_LEVEL (logins): requests verified at the edge write no line, so these
+  // rows are not counted; their -all twins log every request, and are.
+  { id: 'c-window', label: 'gate, established sessions, replay window', gate: false },
   {
     id: 'c-window-tmpfs',
     label: 'gate, established sessions, replay window, DO files on tmpfs',
+    gate: false,
+  },
+  { id: 'c-off', label: 'gate, established sessions, replay off', gate: false },
+  {
+    id: 'c-window-all',
+    label: 'gate, established sessions, replay window, LOG_LEVEL=all',
     gate: true,
   },
-  { id: 'c-off', label: 'gate, established sessions, replay off', gate: true },
+  { id: 'c-off-all', label: 'gate, established sessions, replay off, LOG_LEVEL=all', gate: true },
   { id: 'd0', label: 'gate, 401 challenges (no credentials)', gate: true, perConnectionOnly: true },
   {
     id: 'd',
@@ -234,13 +244,16 @@ export async function prepareRow(
       })
     case 'c-window':
     case 'c-window-tmpfs':
-    case 'c-off': {
-      const port =
-        row.id === 'c-window'
-          ? p.gateWindow
-          : row.id === 'c-window-tmpfs'
-            ? p.gateWindowTmpfs
-            : p.gateOff
+    case 'c-off':
+    case 'c-window-all':
+    case 'c-off-all': {
+      const port = {
+        'c-window': p.gateWindow,
+        'c-window-tmpfs': p.gateWindowTmpfs,
+        'c-off': p.gateOff,
+        'c-window-all': p.gateWindowAll,
+        'c-off-all': p.gateOffAll,
+      }[row.id]
       const queues = await sessionQueues(port, BENCH_PATH, user, load, budget.requests)
       return new RowPlan(port, load, queues, { repeat: false })
     }

@@ -53,6 +53,8 @@ export interface BenchStack {
     gateWindowTmpfs: number
     gateOff: number
     apache: number
+    gateWindowAll: number
+    gateOffAll: number
   }
   /** Decision-log counts of both gates (only the gates log in the edge process). */
   readonly decisions: DecisionTally
@@ -76,7 +78,7 @@ export async function startBenchStack(options: {
 }): Promise<BenchStack> {
   const { log } = options
   const dir = mkdtempSync(join(tmpdir(), 'digest-gate-bench-'))
-  const free = await freePorts(9)
+  const free = await freePorts(11)
   const port = (i: number) => free[i] as number
   const ports = {
     origin: port(0),
@@ -88,6 +90,8 @@ export async function startBenchStack(options: {
     gateWindowTmpfs: port(6),
     gateOff: port(7),
     apache: port(8),
+    gateWindowAll: port(9),
+    gateOffAll: port(10),
   }
   const stops: (() => Promise<void>)[] = []
   const stop = async () => {
@@ -128,14 +132,20 @@ export async function startBenchStack(options: {
       stops.push(async () => rmSync(path, { recursive: true, force: true }))
       return path
     }
-    const gate = (name: string, port: number, replay: string, tmpfs = false): WorkerSpec => ({
+    /** At the default LOG_LEVEL (`logins`) unless `logAll`: then a line per request, counted. */
+    const gate = (
+      name: string,
+      port: number,
+      replay: string,
+      { tmpfs = false, logAll = false } = {}
+    ): WorkerSpec => ({
       ...stack.gate,
       name,
       config: CONFIGS.gate,
       script: bundles.gate,
       port,
       persistTo: storage(name, tmpfs),
-      vars: { ...stack.gate.vars, REPLAY_MODE: replay },
+      vars: { ...stack.gate.vars, REPLAY_MODE: replay, LOG_LEVEL: logAll ? 'all' : 'logins' },
     })
     const edgeWorkers: WorkerSpec[] = [
       {
@@ -167,8 +177,10 @@ export async function startBenchStack(options: {
       gate('gate-window', ports.gateWindow, 'window'),
       // The same gate with its Durable Objects' files on tmpfs: an fsync per nc record costs
       // nothing there (docs/performance.md, "Durable Object writes").
-      gate('gate-window-tmpfs', ports.gateWindowTmpfs, 'window', true),
+      gate('gate-window-tmpfs', ports.gateWindowTmpfs, 'window', { tmpfs: true }),
       gate('gate-off', ports.gateOff, 'off'),
+      gate('gate-window-all', ports.gateWindowAll, 'window', { logAll: true }),
+      gate('gate-off-all', ports.gateOffAll, 'off', { logAll: true }),
     ]
     const edge = startWorkerd('edge', edgeWorkers, {
       dir,
@@ -178,7 +190,7 @@ export async function startBenchStack(options: {
     await start(edge)
     const edgeWorker = await edge
     log(
-      `workerd: origin :${ports.origin}, edge :${ports.passThrough}-:${ports.gateOff}; authority :${ports.authority}`
+      `workerd: origin :${ports.origin}, edge :${ports.passThrough}-:${ports.gateOff}, :${ports.gateWindowAll}-:${ports.gateOffAll}; authority :${ports.authority}`
     )
 
     let apacheServer: ApacheServer | undefined

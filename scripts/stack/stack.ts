@@ -103,7 +103,8 @@ export function extraGatePersistTo(persistTo: string, name: string): string {
 
 /**
  * The local stack's own wiring of the gate: its realm and server identity (which the local token
- * names), the demo routes, and where its authority and origin listen. Given to every gate the
+ * names), the demo routes, where its authority and origin listen, and a decision line for every
+ * request (the default, `logins`, leaves out those verified at the edge; the e2e suites read them). Given to every gate the
  * stack starts, over wrangler.toml's [vars], so that editing wrangler.toml for a deployment never
  * changes what `npm start` runs.
  */
@@ -114,6 +115,7 @@ export function wiringVars(ports: { authority: number; origin: number }): Record
     ROUTES: DEMO_ROUTES,
     ORIGIN_URL: `http://127.0.0.1:${ports.origin}`,
     AUTHORITY_URL: `http://127.0.0.1:${ports.authority}/v1/verify`,
+    LOG_LEVEL: 'all',
   }
 }
 

@@ -49,7 +49,7 @@ const AUTH_VARS = {
   REVALIDATE_GRACE: ['revalidateGrace', int(0)],
   AUTH_INT_MAX_BODY: ['maxAuthIntBody', int(1)],
   BINDING: ['binding', oneOf(['none', 'address', 'client-cert'])],
-  LOG_LEVEL: ['logLevel', oneOf(['all', 'denials', 'off'])],
+  LOG_LEVEL: ['logLevel', oneOf(['all', 'logins', 'denials', 'off'])],
 } as const satisfies Record<string, readonly [keyof DigestAuthOptions, Parse<unknown>]>
 
 /** The brakes' policy read from variables. */

@@ -39,24 +39,47 @@ export interface DecisionLog {
   ray?: string
 }
 
-/** `all`: every line; `denials`: refusals and faults only; `off`: nothing. */
-export type LogLevel = 'all' | 'denials' | 'off'
+/**
+ * `all`: every line; `logins`: all but the requests verified at the edge from a cached key (each
+ * session's start, its revalidations, every refusal and fault); `denials`: refusals and faults
+ * only; `off`: nothing. A line costs about as much CPU as the rest of an edge verification, so
+ * `all` is for when every request must be logged with its user.
+ */
+export type LogLevel = 'all' | 'logins' | 'denials' | 'off'
 
-/** What a line records: `fault`s go to console.error, `denial`s to console.warn (so Workers Logs
- * can filter by level), the rest to console.log. */
-export type Severity = 'info' | 'denial' | 'fault'
+/**
+ * What a line records: `fault`s go to console.error, `denial`s to console.warn (so Workers Logs
+ * can filter by level), the rest to console.log; `routine` is a request verified at the edge.
+ */
+export type Severity = 'routine' | 'info' | 'denial' | 'fault'
 
 /** One JSON line, if the level lets it through. */
+const LOWEST_WRITTEN: Record<LogLevel, number> = { all: 0, logins: 1, denials: 2, off: 4 }
+const RANK: Record<Severity, number> = { routine: 0, info: 1, denial: 2, fault: 3 }
+
+/** Does the level let a line of this severity through? (The caller may skip building it.) */
+export function logs(level: LogLevel, severity: Severity): boolean {
+  return RANK[severity] >= LOWEST_WRITTEN[level]
+}
+
 export function writeLog(level: LogLevel, severity: Severity, record: object): void {
-  if (level === 'off' || (level === 'denials' && severity === 'info')) return
+  if (!logs(level, severity)) return
   const line = JSON.stringify(record)
   if (severity === 'fault') console.error(line)
   else if (severity === 'denial') console.warn(line)
   else console.log(line)
 }
 
-/** The default decision log at a level: a 5xx is a fault, any other refusal a denial. */
+/**
+ * The default decision log at a level: a 5xx is a fault, any other refusal a denial, a request
+ * verified at the edge (nothing deferred) routine.
+ */
 export function decisionLogger(level: LogLevel): (entry: DecisionLog) => void {
-  return (entry) =>
-    writeLog(level, entry.status >= 500 ? 'fault' : entry.status >= 400 ? 'denial' : 'info', entry)
+  return (entry) => writeLog(level, severityOf(entry), entry)
+}
+
+export function severityOf(entry: DecisionLog): Severity {
+  if (entry.status >= 500) return 'fault'
+  if (entry.status >= 400) return 'denial'
+  return entry.outcome === 'verified_at_edge' && entry.reason === undefined ? 'routine' : 'info'
 }

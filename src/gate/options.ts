@@ -119,8 +119,9 @@ interface CommonOptions {
   /** Receives one record per decision. Default: a JSON line on the console, at `logLevel`. */
   onDecision?: (entry: DecisionLog) => void
   /**
-   * The default decision log's level: `all`, `denials` (refusals and faults only) or `off`.
-   * Refusals go to console.warn, faults to console.error. @default 'all'
+   * The default decision log's level: `all`; `logins`: all but the requests verified at the
+   * edge from a cached key; `denials`: refusals and faults only; `off`. Refusals go to
+   * console.warn, faults to console.error. @default 'logins'
    */
   logLevel?: LogLevel
   /** Body of 401 answers. @default { error: 'unauthorized', message } */
@@ -166,7 +167,7 @@ export const DEFAULTS = {
   maxAuthIntBody: 1024 * 1024,
   binding: 'none' as Binding,
   passPreflights: true,
-  logLevel: 'all' as LogLevel,
+  logLevel: 'logins' as LogLevel,
   brakePolicy: DEFAULT_BRAKE_POLICY,
   /** Wrong answers from one bucket a context verifies before the brakes must admit the next. */
   freeMismatchesWithBrakes: 1,

@@ -170,7 +170,7 @@ describe('sessions', () => {
 describe('replay mode off', () => {
   it('verifies warm sessions from the isolate cache with no Durable Object call', async () => {
     const decisions = captureDecisions()
-    const alice = client(gate({ REPLAY_MODE: 'off' }), 'alice', 'wonderland')
+    const alice = client(gate({ REPLAY_MODE: 'off', LOG_LEVEL: 'all' }), 'alice', 'wonderland')
     for (let i = 0; i < 10; i++) expect((await alice.fetch(`/private/off${i}`)).status).toBe(200)
     const ok = decisions.filter((d) => d.status === 200)
     expect(ok).toHaveLength(10)
@@ -519,7 +519,7 @@ describe('context lifetime', () => {
 
 describe('guessing against a cached key', () => {
   it('past one free mismatch, each guess from that client must be admitted by the brakes', async () => {
-    const g = gate({ BRAKE_USER_FAILURES: '3' })
+    const g = gate({ BRAKE_USER_FAILURES: '3', LOG_LEVEL: 'all' })
     const challenge = challengeOf(await g(new Request(`${GATE}/private/g`)))
     const as = (ip: string, h: string) =>
       g(new Request(`${GATE}/private/g`, { headers: { 'cf-connecting-ip': ip, authorization: h } }))

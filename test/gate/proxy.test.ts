@@ -168,14 +168,15 @@ describe('LOG_LEVEL', () => {
     }
     const g = gate({ LOG_LEVEL: level })
     const alice = client(g, 'alice', 'wonderland')
-    await alice.fetch('/private/ok') // a challenge (denial) then an acceptance (info)
+    await alice.fetch('/private/ok') // a challenge (denial) then a login (info)
     peers.origin.down = true
-    await alice.fetch('/private/origin-down') // an acceptance, then an origin fault
+    await alice.fetch('/private/origin-down') // verified at the edge (routine), an origin fault
     return calls
   }
 
-  it('all: acceptances on log, refusals on warn, faults on error; denials: no log; off: nothing', async () => {
+  it('all: acceptances on log, refusals on warn, faults on error; logins: no routine line; denials: no log; off: nothing', async () => {
     expect(await run('all')).toEqual({ log: 2, warn: 1, error: 1 })
+    expect(await run('logins')).toEqual({ log: 1, warn: 1, error: 1 })
     expect(await run('denials')).toEqual({ log: 0, warn: 1, error: 1 })
     expect(await run('off')).toEqual({ log: 0, warn: 0, error: 0 })
   })
