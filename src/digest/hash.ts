@@ -3,19 +3,16 @@
  * Durable Object verifies a response and records the outcome in one step, and an object is atomic
  * only up to its next non-storage await.
  *
- * Native node:crypto where the runtime offers it through `process.getBuiltinModule` (workerd with
- * nodejs_compat, Node >= 20.16, other runtimes that implement it), never statically imported so
- * that the core runs anywhere; each hash is checked once per isolate against known answers.
- * Elsewhere (browsers), and for any hash that fails the check, @noble/hashes (pure JS).
+ * Native node:crypto where the runtime offers it through `process.getBuiltinModule` (Node >= 20.16,
+ * Deno, Bun), never statically imported so that the core runs anywhere; each hash is checked once
+ * per isolate against known answers. In workerd, in browsers, and for any hash that fails the
+ * check, @noble/hashes (pure JS).
  *
- * Measured with `npm run bench:micro` (docs/performance.md, "Digest hashing"): CPU µs per
- * `computeResponse` with qop=auth and gate-sized inputs, medians of 15 interleaved rounds.
- *   workerd   node:crypto  16.1 MD5, 14.4 SHA-256, 23.6 SHA-256-sess, 15.3 SHA-512-256
- *             @noble/hashes 13.6, 16.4, 25.7, 19.3; awaited Web Crypto 13.0, 15.1, 19.7, 21.4
- *   Node 24   node:crypto   2.5, 2.3, 3.6, 3.6; @noble/hashes 12.6, 12.2, 16.7, 20.3
- * In workerd the three tie within the noise (workerd wraps each node:crypto hash in a stream
- * object, ~6 µs a call; @noble/hashes costs ~2 µs per 64-byte block); under Node node:crypto is
- * ~5x faster. So node:crypto, with @noble/hashes as the fallback.
+ * Measured (docs/performance.md, "Digest hashing"): under Node node:crypto is ~5x faster than
+ * @noble/hashes (2.3 against 12.2 µs per SHA-256 `computeResponse`). workerd wraps each node:crypto
+ * hash in a JS stream object over Buffers: tied with @noble/hashes in a tight loop, but in the
+ * gate under load its four hashes per verified request cost 0.068 ms more than @noble/hashes'
+ * (bench/ab.ts, replay off, medians of 4 interleaved rounds: 0.736 against 0.668 ms per request).
  *
  * `hashStreamHex` (auth-int bodies) stays asynchronous and streaming: workerd's native
  * DigestStream where it has the hash, incremental @noble/hashes elsewhere.
@@ -58,6 +55,12 @@ interface NodeCrypto {
 /** The globals that detection looks at: `globalThis` or, in tests, a stand-in. */
 export interface RuntimeGlobals {
   process?: { getBuiltinModule?: (id: string) => unknown }
+  navigator?: { userAgent?: string }
+}
+
+/** workerd (Cloudflare Workers, self-hosted workerd), where @noble/hashes is the faster. */
+function isWorkerd(runtime: RuntimeGlobals): boolean {
+  return runtime.navigator?.userAgent === 'Cloudflare-Workers'
 }
 
 function nodeCrypto(runtime: RuntimeGlobals): NodeCrypto | undefined {
@@ -102,9 +105,12 @@ export interface Hashers {
   implementation: Readonly<Record<HashName, HashImplementation>>
 }
 
-/** node:crypto for each hash that `runtime` offers and that passes its known answer, else noble. */
+/**
+ * node:crypto for each hash that `runtime` offers and that passes its known answer, else noble;
+ * noble throughout in workerd.
+ */
 export function detectHashers(runtime: RuntimeGlobals): Hashers {
-  const node = nodeCrypto(runtime)
+  const node = isWorkerd(runtime) ? undefined : nodeCrypto(runtime)
   const digest = {} as Record<HashName, HexDigest>
   const implementation = {} as Record<HashName, HashImplementation>
   for (const hash of Object.keys(NODE_NAME) as HashName[]) {
