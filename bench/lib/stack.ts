@@ -120,7 +120,14 @@ export async function startBenchStack(options: {
       const started = await worker
       stops.push(() => started.stop())
     }
-    await start(startWorkerd('origin', [{ ...stack.origin, script: bundles.origin }], { dir }))
+    // The origin answers every row alike: it does not verify the gate's assertion (an ES256
+    // verification per request is the origin's cost, not the gate's, and only gate rows carry one).
+    const origin = {
+      ...stack.origin,
+      script: bundles.origin,
+      vars: { ...stack.origin.vars, GATE_URL: '' },
+    }
+    await start(startWorkerd('origin', [origin], { dir }))
     await start(startMiniflare({ ...stack.authority, script: bundles.authority }))
 
     const decisions = new DecisionTally()
