@@ -119,14 +119,12 @@ export function originForwarder(o: ForwardOptions) {
       headers.set(o.headers.user, encodeHeaderValue(principal.name))
       headers.set(o.headers.groups, principal.groups.map(encodeHeaderValue).join(','))
       if (o.assertionKey) {
-        headers.set(
-          o.headers.assertion,
-          await signAssertion(
-            principal,
-            { issuer: o.issuer, audience, realm: o.realm, now },
-            o.assertionKey
-          )
+        const token = signAssertion(
+          principal,
+          { issuer: o.issuer, audience, realm: o.realm, now },
+          o.assertionKey
         )
+        headers.set(o.headers.assertion, typeof token === 'string' ? token : await token)
       }
     }
     return send(

@@ -70,13 +70,21 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
   const isolateCache = new IsolateContextCache()
   const inflight = new Map<string, Promise<Verdict>>()
   // The minter holds the imported HMAC keys: imported once per middleware, again after a failure.
+  // Kept once ready: awaiting a promise that another request created costs workerd far more than
+  // reading a variable.
+  let minter: TokenMinter | undefined
   let minterPromise: Promise<TokenMinter> | undefined
   const minterFor = () => {
     if (!minterPromise) {
       minterPromise = createTokenMinter(o.nonceKeys)
-      minterPromise.catch(() => {
-        minterPromise = undefined
-      })
+      minterPromise.then(
+        (ready) => {
+          minter = ready
+        },
+        () => {
+          minterPromise = undefined
+        }
+      )
     }
     return minterPromise
   }
@@ -85,7 +93,7 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
     if (o.passPreflights && isPreflight(c.req.raw)) return next()
     const started = Date.now()
     const now = Math.floor(started / 1000)
-    const minter = await minterFor()
+    const ready = minter ?? (await minterFor())
     const url = pathAndQuery(c.req.url)
     const path = c.get('requestPath') ?? canonicalPathOf(url.pathname)
     const meter = new MeteredIo(o)
@@ -108,7 +116,7 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
           now,
           waitUntil: (p) => waitUntil(c, p),
         },
-        { minter, isolateCache, inflight, io: meter }
+        { minter: ready, isolateCache, inflight, io: meter }
       ).catch(storeFault)
     }
     const log = (code: SspiCode, status: number, outcome: string, reason?: string, user?: string) =>
@@ -129,7 +137,7 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
       })
 
     if (verdict.kind !== 'accept') {
-      const res = await refusalResponse(c, o, minter, verdict, now)
+      const res = await refusalResponse(c, o, ready, verdict, now)
       const outcome =
         verdict.kind === 'error'
           ? verdict.reason
@@ -172,7 +180,7 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
 
     // A WebSocket upgrade (101) cannot be rebuilt; it goes out without Authentication-Info.
     if (c.res.status === 101) return
-    const info = await authenticationInfo(o, minter, verdict, now)
+    const info = await authenticationInfo(o, ready, verdict, now)
     try {
       c.res.headers.set('Authentication-Info', info)
     } catch {
