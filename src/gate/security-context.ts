@@ -41,16 +41,25 @@ export class SecurityContext extends DurableObject {
   private readonly storage = new SqliteContextStorage(this.ctx.storage.sql)
   private alarmAt: number | undefined
   private flushTimer: ReturnType<typeof setTimeout> | undefined
+  /** When the nc state last changed (ms). */
+  private lastNcChange = 0
   private readonly state = new ContextState(this.storage, {
     alarmAt: (at) => this.scheduleAlarm(at),
+    // One timer per quiet spell, not one per request: it looks again when it fires.
     flushSoon: () => {
-      if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
-      this.flushTimer = setTimeout(() => {
-        this.flushTimer = undefined
-        this.state.flushNcState()
-      }, NC_FLUSH_MS)
+      this.lastNcChange = Date.now()
+      if (this.flushTimer === undefined) this.flushAfter(NC_FLUSH_MS)
     },
   })
+
+  private flushAfter(ms: number): void {
+    this.flushTimer = setTimeout(() => {
+      this.flushTimer = undefined
+      const quiet = Date.now() - this.lastNcChange
+      if (quiet >= NC_FLUSH_MS) this.state.flushNcState()
+      else this.flushAfter(NC_FLUSH_MS - quiet)
+    }, ms)
+  }
 
   verify(req: ContextRequest, policy: ContextPolicy): VerifyAnswer {
     return this.state.verify(req, policy)
