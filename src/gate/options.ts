@@ -116,8 +116,11 @@ interface CommonOptions {
    */
   authorize?: (c: Context, principal: Principal) => boolean | Promise<boolean>
   onAuthSuccess?: (c: Context, principal: Principal) => void | Promise<void>
-  /** Receives one record per decision. Default: a JSON line on the console, at `logLevel`. */
-  onDecision?: (entry: DecisionLog) => void
+  /**
+   * Receives one record per decision, with the request's context. Default: a JSON line on the
+   * console, at `logLevel`.
+   */
+  onDecision?: (entry: DecisionLog, c: Context) => void
   /**
    * The default decision log's level: `all`, `denials` (refusals and faults only) or `off`.
    * Refusals go to console.warn, faults to console.error. @default 'all'
@@ -194,5 +197,7 @@ export const DEFAULTS = {
     brakes: true,
     /** `;` segment parameters in paths: refused unless the origin needs them (routes match without). */
     allowPathParameters: false,
+    /** The group whose members may use the operator's console; unset = no console. */
+    consoleGroup: undefined as string | undefined,
   },
 } as const
