@@ -11,6 +11,7 @@ import { DurableObject } from 'cloudflare:workers'
 import type { Principal } from '../authority-protocol/v1.ts'
 import { deserializeNcState, serializeNcState } from '../digest/nc-window.ts'
 import type { AlgorithmName } from '../digest/types.ts'
+import { sessionReporter } from './console/reporters.ts'
 import {
   ContextState,
   type ContextStorage,
@@ -41,16 +42,21 @@ export class SecurityContext extends DurableObject {
   private readonly storage = new SqliteContextStorage(this.ctx.storage.sql)
   private alarmAt: number | undefined
   private flushTimer: ReturnType<typeof setTimeout> | undefined
-  private readonly state = new ContextState(this.storage, {
-    alarmAt: (at) => this.scheduleAlarm(at),
-    flushSoon: () => {
-      if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
-      this.flushTimer = setTimeout(() => {
-        this.flushTimer = undefined
-        this.state.flushNcState()
-      }, NC_FLUSH_MS)
+  private readonly state = new ContextState(
+    this.storage,
+    {
+      alarmAt: (at) => this.scheduleAlarm(at),
+      flushSoon: () => {
+        if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
+        this.flushTimer = setTimeout(() => {
+          this.flushTimer = undefined
+          this.state.flushNcState()
+        }, NC_FLUSH_MS)
+      },
     },
-  })
+    // The operator's console, where the worker serves one: told of starts, uses and ends.
+    sessionReporter(this.ctx, this.env)
+  )
 
   verify(req: ContextRequest, policy: ContextPolicy): VerifyAnswer {
     return this.state.verify(req, policy)
