@@ -103,15 +103,16 @@ export function extraGatePersistTo(persistTo: string, name: string): string {
 
 /**
  * The local stack's own wiring of the gate: its realm and server identity (which the local token
- * names), the demo routes, and where its authority and origin listen. Given to every gate the
- * stack starts, over wrangler.toml's [vars], so that editing wrangler.toml for a deployment never
- * changes what `npm start` runs.
+ * names), the demo routes, the operator's console for the demo group `admin` (alice), and where
+ * its authority and origin listen. Given to every gate the stack starts, over wrangler.toml's
+ * [vars], so that editing wrangler.toml for a deployment never changes what `npm start` runs.
  */
 export function wiringVars(ports: { authority: number; origin: number }): Record<string, string> {
   return {
     REALM: DEFAULT_REALM,
     SERVER_ID: LOCAL_SERVER_ID,
     ROUTES: DEMO_ROUTES,
+    CONSOLE_GROUP: 'admin',
     ORIGIN_URL: `http://127.0.0.1:${ports.origin}`,
     AUTHORITY_URL: `http://127.0.0.1:${ports.authority}/v1/verify`,
   }
