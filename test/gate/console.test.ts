@@ -278,6 +278,19 @@ describe('revocation', () => {
       expect(res.status).toBe(403)
       expect(await res.json()).toMatchObject({ error: 'forbidden' })
     }
+    // A cross-site script setting the header needs a preflight: challenged, never permitted.
+    const preflight = await g(
+      new Request(`${GATE}${API}/users/bob/revoke`, {
+        method: 'OPTIONS',
+        headers: {
+          origin: 'https://evil.example',
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'x-digest-gate-console',
+        },
+      })
+    )
+    expect(preflight.status).toBe(401)
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull()
     const before = bob.sent.length
     expect((await bob.fetch('/private/x2')).status).toBe(200)
     // Verified from the cached key: no new challenge, the session lives.

@@ -276,7 +276,7 @@ tr.user th { padding-top: 0.8rem; font-size: 1rem; }
 .sent { white-space: pre-wrap; word-break: break-all; }
 .agent { max-width: 22rem; overflow-wrap: anywhere; font-size: 0.85rem; }
 .number { text-align: right; font-variant-numeric: tabular-nums; }
-button { font: inherit; padding: 0.15rem 0.6rem; cursor: pointer; }
+button { font: inherit; padding: 0.15rem 0.6rem; cursor: pointer; white-space: nowrap; }
 button.danger { color: #c62828; }
 .empty { color: GrayText; font-style: italic; }
 footer { margin-top: 2rem; color: GrayText; font-size: 0.85rem; }

@@ -36,7 +36,7 @@ function sender(ctx: ObjectState, env: unknown): Send | undefined {
  */
 export function sessionReporter(ctx: ObjectState, env: unknown): ContextEvents | undefined {
   const send = sender(ctx, env)
-  const handle = ctx.id.name
+  const handle = send && named(ctx)
   if (!send || !handle) return undefined
   const now = () => Math.floor(Date.now() / 1000)
   return {
@@ -78,7 +78,7 @@ export function brakeReporter(
   env: unknown
 ): { throttled(t: Throttle): void } | undefined {
   const send = sender(ctx, env)
-  const name = ctx.id.name
+  const name = send && named(ctx)
   if (!send || !name) return undefined
   const bucket = name.startsWith('bucket:') ? name.slice('bucket:'.length) : undefined
   const owner = name.startsWith('user:') ? userOf(name.slice('user:'.length)) : undefined
@@ -93,6 +93,26 @@ export function brakeReporter(
       )
     },
   }
+}
+
+let unnamedWarned = false
+
+/**
+ * The object's name (ctx.id.name: objects reached by name know it). Without it nothing can be
+ * reported: said once per isolate, so that an empty console has an explanation in the log.
+ */
+function named(ctx: ObjectState): string | undefined {
+  const name = ctx.id.name
+  if (name === undefined && !unnamedWarned) {
+    unnamedWarned = true
+    console.warn(
+      JSON.stringify({
+        event: 'digest-gate.console_report_failed',
+        message: 'a Durable Object does not know its name (ctx.id.name): it reports nothing',
+      })
+    )
+  }
+  return name
 }
 
 /** The name in a user key (JSON [realm, name]); undefined if it is none. */
