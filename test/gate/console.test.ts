@@ -145,6 +145,32 @@ describe('who may use the console', () => {
   })
 })
 
+describe('faults', () => {
+  it('answers 503 + Retry-After when the index cannot be reached, and logs it', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {})
+    const overloaded = () => Promise.reject(new Error('Durable Object is overloaded'))
+    const g = consoleGate({
+      CONSOLE_INDEX: {
+        getByName: () => ({
+          sessions: overloaded,
+          brakes: overloaded,
+          refusals: overloaded,
+          refused: overloaded,
+        }),
+      },
+    })
+    const alice = client(g, 'alice', 'wonderland')
+    for (const path of ['/sessions', '/brakes', '/refusals']) {
+      const res = await alice.fetch(API + path)
+      expect(res.status, path).toBe(503)
+      expect(res.headers.get('retry-after')).toBe('5')
+      expect(res.headers.get('cache-control')).toBe('no-store')
+      expect(await res.json()).toMatchObject({ error: 'unavailable' })
+    }
+    expect(errors).toHaveBeenCalledWith(expect.stringContaining('overloaded'))
+  })
+})
+
 describe('the page', () => {
   it('is hardened: no-store, a CSP without inline script, no framing, no sniffing', async () => {
     const g = consoleGate()

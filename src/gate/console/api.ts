@@ -4,6 +4,7 @@
  * What it answers never holds a session key, nonce, nc state or Authorization value.
  */
 import { type Context, Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { ContextPolicy, ContextStore } from '../context-types.ts'
 import { type LogLevel, writeLog } from '../decision-log.ts'
@@ -77,7 +78,8 @@ export function consoleApi(o: ConsoleApiOptions): Hono {
     }
     const t = now()
     const revoked = await o.contexts.revoke(handle, t, o.policy)
-    await o.index().forget(handle, t)
+    // Unlisted now; the context reports it too, so a failure here only delays that.
+    await o.index().forget(handle, t).catch(reportFailed)
     writeLog(o.logLevel, 'info', {
       event: 'digest-gate.console',
       action: 'revoke_context',
@@ -95,7 +97,7 @@ export function consoleApi(o: ConsoleApiOptions): Hono {
     }
     const t = now()
     const revoked = await o.contexts.revokeUser(o.realm, name, t, o.policy)
-    await o.index().forgetUser(name, t)
+    await o.index().forgetUser(name, t).catch(reportFailed)
     writeLog(o.logLevel, 'info', {
       event: 'digest-gate.console',
       action: 'revoke_user',
@@ -106,7 +108,27 @@ export function consoleApi(o: ConsoleApiOptions): Hono {
     return json(c, { revoked })
   })
 
+  // The index or a context could not be reached: the console's state, not the request, is at fault.
+  api.onError((err, c) => {
+    if (err instanceof HTTPException) return err.getResponse()
+    writeLog(o.logLevel, 'fault', {
+      event: 'digest-gate.console',
+      action: 'failed',
+      message: String(err),
+    })
+    c.header('Retry-After', '5')
+    return json(
+      c,
+      { error: 'unavailable', message: 'the console could not reach its state: retry' },
+      503
+    )
+  })
+
   return api
+}
+
+function reportFailed(err: unknown): void {
+  console.warn(JSON.stringify({ event: 'digest-gate.console_report_failed', message: String(err) }))
 }
 
 /**
