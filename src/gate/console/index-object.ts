@@ -20,7 +20,7 @@ import {
 /** The ring of the latest refusals holds this many. */
 export const MAX_REFUSALS = 200
 
-/** Sessions listed at most (the most recently used first within each user). */
+/** Sessions listed at most: the most recently used. */
 export const MAX_LISTED_SESSIONS = 1000
 
 /** Brakes kept at most: under a spread-out attack, those ending first go first. */
@@ -208,7 +208,10 @@ export class ConsoleIndex extends DurableObject implements ConsoleReports {
 
   // ---- Reading.
 
-  /** Sessions that have not run out by `now`, by user, the most recently used first. */
+  /**
+   * Sessions that have not run out by `now`: the MAX_LISTED_SESSIONS most recently used, by user,
+   * the most recently used first within each.
+   */
   sessions(now: number): { sessions: ListedSession[]; total: number } {
     const sql = this.ctx.storage.sql
     const live = 'expires > ? AND last_used + idle_timeout > ?'
@@ -217,7 +220,8 @@ export class ConsoleIndex extends DurableObject implements ConsoleReports {
       .one().n
     const rows = sql
       .exec<Row>(
-        `SELECT * FROM sessions WHERE ${live} ORDER BY user, last_used DESC LIMIT ?`,
+        `SELECT * FROM (SELECT * FROM sessions WHERE ${live} ORDER BY last_used DESC LIMIT ?)
+         ORDER BY user, last_used DESC`,
         now,
         now,
         MAX_LISTED_SESSIONS
