@@ -64,7 +64,8 @@ async function main(): Promise<void> {
       A: configA,
       B: configB,
     })
-    const stack = stackWorkers(plan)
+    // A deployment's default: no operator's console (npm start turns it on).
+    const stack = stackWorkers(plan, { CONSOLE_GROUP: '' })
     // The origin answers every row alike: it does not verify the gate's assertion (an ES256
     // verification per request is the origin's cost, not the gate's, and only gate rows carry one).
     const origin = {

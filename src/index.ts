@@ -1,7 +1,8 @@
 /**
  * The gate worker: wrangler.toml vars and secrets → one canonical path per request → its route
  * rule → digestAuth (group rules as its `authorize`) → the origin. Admin routes (when ADMIN_TOKEN
- * is set) and the assertion's public keys come first and are not behind Digest.
+ * is set) and the assertion's public keys come first and are not behind Digest; the operator's
+ * console (when CONSOLE_GROUP is set) comes next, behind Digest for members of that group.
  */
 import { type Context, Hono } from 'hono'
 import { HTTPException } from 'hono/http-exception'
@@ -9,17 +10,21 @@ import { ADMIN_PREFIX, adminRoutes } from './gate/admin.ts'
 import { type AuthorityClient, httpAuthority, type Readiness } from './gate/authority-client.ts'
 import { durableObjectBrakes } from './gate/brake-store.ts'
 import { ConfigError, type GateSecrets, type GateVars, readConfig } from './gate/config.ts'
+import { RefusalBuffer, recordingRefusals } from './gate/console/refusals.ts'
+import { consoleIndexName } from './gate/console/reports.ts'
+import { consoleRoutes } from './gate/console/routes.ts'
 import { writeLog } from './gate/decision-log.ts'
 import { originForwarder } from './gate/forward.ts'
 import { JWKS_PATH, jwksEndpoint } from './gate/jwks.ts'
 import { digestAuth, isPreflight } from './gate/middleware.ts'
-import { DEFAULTS } from './gate/options.ts'
+import { DEFAULTS, type DigestAuthOptions } from './gate/options.ts'
 import { canonicalizePath, foldForMatch, pathAndQuery } from './gate/request-path.ts'
 import { resolveOptions } from './gate/resolve-options.ts'
 import { isAllowed, matchRoute, type RouteRule } from './gate/routes.ts'
 import { durableObjectContexts } from './gate/security-context.ts'
 
 export { Brake } from './gate/brake.ts'
+export { ConsoleIndex } from './gate/console/index-object.ts'
 export { SecurityContext } from './gate/security-context.ts'
 export { UserContexts } from './gate/user-contexts.ts'
 
@@ -70,6 +75,20 @@ export function buildGate(env: GateEnv): App {
     passPreflights: false,
     authorize: (c: Context, principal: { groups: string[] }) =>
       isAllowed(c.get('route') as RouteRule, principal.groups),
+    onDecision: undefined as DigestAuthOptions['onDecision'],
+  }
+  const resolved = resolveOptions(options)
+  const consoleGroup = config.consoleGroup
+  if (consoleGroup && !env.CONSOLE_INDEX) {
+    throw new ConfigError('CONSOLE_GROUP needs the CONSOLE_INDEX Durable Object binding')
+  }
+  const consoleIndex = () => env.CONSOLE_INDEX.getByName(consoleIndexName(config.auth.realm))
+  if (consoleGroup) {
+    // Refusals go to the console's ring too, batched per isolate, off the request's path.
+    const refusals = new RefusalBuffer((rows) =>
+      consoleIndex().refused(rows, Math.floor(Date.now() / 1000))
+    )
+    options.onDecision = recordingRefusals(resolved.onDecision, resolved.clientIp, refusals)
   }
   const auth = digestAuth(options)
   const logLevel = config.forward.logLevel ?? DEFAULTS.logLevel
@@ -87,13 +106,31 @@ export function buildGate(env: GateEnv): App {
   if (config.adminToken) {
     app.route(
       ADMIN_PREFIX,
-      adminRoutes(config.adminToken, options.contexts, resolveOptions(options).policy, logLevel)
+      adminRoutes(config.adminToken, options.contexts, resolved.policy, logLevel)
     )
   }
 
   // The assertion's public keys, for origins: public like any JWT issuer's key set.
   const jwks = jwksEndpoint(config.publishedKeys)
   app.all(JWKS_PATH, (c) => jwks(c.req.raw))
+
+  // The operator's console: the gate's own Digest authentication, for members of CONSOLE_GROUP.
+  if (consoleGroup) {
+    const consoleAuth = digestAuth({
+      ...options,
+      authorize: (_c, principal) => principal.groups.includes(consoleGroup),
+    })
+    app.route(
+      '/',
+      consoleRoutes(consoleAuth, {
+        index: consoleIndex,
+        contexts: options.contexts,
+        policy: resolved.policy,
+        realm: config.auth.realm,
+        logLevel,
+      })
+    )
+  }
 
   // One canonical path per request: rules match it, digestAuth checks `uri` against it, and it
   // alone is forwarded.

@@ -115,6 +115,8 @@ export async function startBenchStack(options: {
       // Row (d) starts thousands of initial authentications a minute from one address; the
       // default brake (60 a minute per client) would answer all but 60 of them with 429.
       BRAKE_AUTHORITY_PER_MINUTE: '100000000',
+      // A deployment's default: no operator's console (npm start turns it on).
+      CONSOLE_GROUP: '',
     })
     const start = async (worker: Promise<RunningWorker>) => {
       const started = await worker

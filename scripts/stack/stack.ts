@@ -103,9 +103,10 @@ export function extraGatePersistTo(persistTo: string, name: string): string {
 
 /**
  * The local stack's own wiring of the gate: its realm and server identity (which the local token
- * names), the demo routes, where its authority and origin listen, and a decision line for every
- * request (the default, `logins`, leaves out those verified at the edge; the e2e suites read them). Given to every gate the
- * stack starts, over wrangler.toml's [vars], so that editing wrangler.toml for a deployment never
+ * names), the demo routes, the operator's console for the demo group `admin` (alice), where its
+ * authority and origin listen, and a decision line for every request (the default, `logins`,
+ * leaves out those verified at the edge; the e2e suites read them). Given to every gate the stack
+ * starts, over wrangler.toml's [vars], so that editing wrangler.toml for a deployment never
  * changes what `npm start` runs.
  */
 export function wiringVars(ports: { authority: number; origin: number }): Record<string, string> {
@@ -113,6 +114,7 @@ export function wiringVars(ports: { authority: number; origin: number }): Record
     REALM: DEFAULT_REALM,
     SERVER_ID: LOCAL_SERVER_ID,
     ROUTES: DEMO_ROUTES,
+    CONSOLE_GROUP: 'admin',
     ORIGIN_URL: `http://127.0.0.1:${ports.origin}`,
     AUTHORITY_URL: `http://127.0.0.1:${ports.authority}/v1/verify`,
     LOG_LEVEL: 'all',

@@ -15,7 +15,7 @@ import type { AlgorithmName, DigestCredentials } from '../digest/types.ts'
 import type { AuthorityClient } from './authority-client.ts'
 import type { BrakeAttempt, BrakeStore } from './brake-policy.ts'
 import { precheck, responseMatches, rspauthFor } from './context-state.ts'
-import type { ContextRequest, ContextStore, VerifyAnswer } from './context-types.ts'
+import type { ClientFacts, ContextRequest, ContextStore, VerifyAnswer } from './context-types.ts'
 import type { IsolateContextCache } from './isolate-cache.ts'
 import { DEFAULTS } from './options.ts'
 import { uriMatchesTarget } from './request-path.ts'
@@ -49,6 +49,8 @@ export interface Incoming {
   now: number
   /** Keep background work (brake refunds) alive past the response. */
   waitUntil: (p: Promise<unknown>) => void
+  /** Address and user agent, read only when a session is established (for the console). */
+  client?: () => ClientFacts
 }
 
 /** The stores and the authority an attempt may call (the middleware counts the calls). */
@@ -347,7 +349,13 @@ async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Ve
   settle(o, a, 'succeeded')
   const established = await a.io.contexts.establish(
     a.handle,
-    { ...request, principal: answer.principal, sessionKey: answer.sessionKey, startedAt },
+    {
+      ...request,
+      principal: answer.principal,
+      sessionKey: answer.sessionKey,
+      startedAt,
+      client: a.incoming.client?.(),
+    },
     o.policy
   )
   switch (established.kind) {

@@ -18,7 +18,9 @@ import {
   type BrakeVerdict,
   type Counter,
   counted,
+  delayAfter,
   emptyAt,
+  levelAt,
   refunded,
   waitFor,
 } from './brake-policy.ts'
@@ -86,14 +88,44 @@ export interface BrakeStorage {
   dueForSweep(at: number, now: number): void
 }
 
+/** A counter (or the call budget) began to brake, or its end moved later (BrakeEvents). */
+export interface Throttle {
+  /** The counter's key: ALL (the object's own) or a user's key (JSON of realm and name). */
+  key: string
+  reason: BrakeReason
+  /** Unix seconds: when it stops braking unless more attempts are counted. */
+  until: number
+  /** Unix seconds: the earliest the next attempt is admitted. */
+  nextAttempt: number
+}
+
+/**
+ * What an object tells an observer (the console's index): when a counter goes into braking,
+ * and when a braking counter's end moves more than RETHROTTLE_SECONDS past what was told. Rare:
+ * counted attempts of a braking counter are spaced by its own backoff.
+ */
+export interface BrakeEvents {
+  throttled(t: Throttle): void
+}
+
+/** A braking counter is reported again once its end moved this much later. */
+export const RETHROTTLE_SECONDS = 60
+
 export class BrakeState {
   private readonly storage: BrakeStorage
   private readonly maxCounters: number
+  private readonly events: BrakeEvents | undefined
+  /** The `until` last reported per braking key (in memory; bounded by the counters). */
+  private readonly told = new Map<string, number>()
 
-  /** `maxCounters`: counters one object keeps at most (its own always among them). */
-  constructor(storage: BrakeStorage, maxCounters = MAX_COUNTERS) {
+  /**
+   * `maxCounters`: counters one object keeps at most (its own always among them); `events`: who
+   * hears of throttles.
+   */
+  constructor(storage: BrakeStorage, maxCounters = MAX_COUNTERS, events?: BrakeEvents) {
     this.storage = storage
     this.maxCounters = maxCounters
+    this.events = events
   }
 
   // ---- Bucket objects. `user` is the user's key (JSON of realm and name), never ALL.
@@ -102,9 +134,9 @@ export class BrakeState {
   admitFromBucket(user: string, now: number, policy: BrakePolicy): BrakeVerdict {
     const verdict = this.bucketVerdict(user, now, policy)
     if (verdict.kind === 'braked') return verdict
-    this.count(ALL, policy.clientFailures, now, policy)
-    this.count(user, policy.userFailures, now, policy)
-    this.spendCall(now)
+    this.count(ALL, policy.clientFailures, now, policy, 'client_failures')
+    this.count(user, policy.userFailures, now, policy, 'user_failures')
+    this.spendCall(now, policy)
     return verdict
   }
 
@@ -126,8 +158,8 @@ export class BrakeState {
 
   /** Count a failure that was not admitted first; answers what the next attempt would be told. */
   failFromBucket(user: string, now: number, policy: BrakePolicy): BrakeVerdict {
-    this.count(ALL, policy.clientFailures, now, policy)
-    this.count(user, policy.userFailures, now, policy)
+    this.count(ALL, policy.clientFailures, now, policy, 'client_failures')
+    this.count(user, policy.userFailures, now, policy, 'user_failures')
     return this.bucketVerdict(user, now, policy)
   }
 
@@ -136,7 +168,9 @@ export class BrakeState {
   /** Admit one attempt for this user from `bucket`: checked (unless known) and counted. */
   admitForUser(bucket: string, now: number, policy: BrakePolicy): BrakeVerdict {
     const verdict = this.userVerdict(bucket, now, policy)
-    if (verdict.kind === 'admitted') this.count(ALL, policy.userGlobalFailures, now, policy)
+    if (verdict.kind === 'admitted') {
+      this.count(ALL, policy.userGlobalFailures, now, policy, 'user_global_failures')
+    }
     return verdict
   }
 
@@ -150,7 +184,7 @@ export class BrakeState {
 
   /** Count a failure that was not admitted first; answers what the next attempt would be told. */
   failForUser(bucket: string, now: number, policy: BrakePolicy): BrakeVerdict {
-    this.count(ALL, policy.userGlobalFailures, now, policy)
+    this.count(ALL, policy.userGlobalFailures, now, policy, 'user_global_failures')
     return this.userVerdict(bucket, now, policy)
   }
 
@@ -200,10 +234,58 @@ export class BrakeState {
     return wait > 0 ? { kind: 'braked', retryAfter: Math.ceil(wait), reason } : { kind: 'admitted' }
   }
 
-  private count(key: string, threshold: number, now: number, policy: BrakePolicy): void {
+  private count(
+    key: string,
+    threshold: number,
+    now: number,
+    policy: BrakePolicy,
+    reason: BrakeReason
+  ): void {
     const before = this.storage.counter(key)
     if (!before && key !== ALL) this.makeRoom()
-    this.write(key, counted(before, threshold, now, policy), threshold, policy, now)
+    const after = counted(before, threshold, now, policy)
+    this.write(key, after, threshold, policy, now)
+    if (this.events) this.noteThrottle(key, reason, after, threshold, now, policy)
+  }
+
+  /**
+   * Tell the observer when this counter went into braking (its level at or above the threshold),
+   * or when a braking counter's end moved well past what it was told.
+   */
+  private noteThrottle(
+    key: string,
+    reason: BrakeReason,
+    c: Counter,
+    threshold: number,
+    now: number,
+    policy: BrakePolicy
+  ): void {
+    const tellKey = `${reason} ${key}`
+    // At or above the threshold the next attempt waits (brake-policy.ts, waitFor).
+    const excess = levelAt(c, threshold, now, policy) - threshold
+    if (excess < 0) {
+      this.told.delete(tellKey)
+      return
+    }
+    const nextAttempt = Math.ceil(c.last + delayAfter(excess, policy))
+    // Braking ends once the level has drained below the threshold and the last wait is over.
+    const until = Math.max(
+      nextAttempt,
+      Math.ceil(now + (excess * policy.windowSeconds) / threshold)
+    )
+    const told = this.told.get(tellKey)
+    if (told !== undefined && told > now && until < told + RETHROTTLE_SECONDS) return
+    this.tell(tellKey, { key, reason, until, nextAttempt })
+  }
+
+  private tell(tellKey: string, t: Throttle): void {
+    this.told.delete(tellKey)
+    if (this.told.size >= this.maxCounters) {
+      const oldest = this.told.keys().next().value
+      if (oldest !== undefined) this.told.delete(oldest)
+    }
+    this.told.set(tellKey, t.until)
+    this.events?.throttled(t)
   }
 
   private refund(key: string, threshold: number, now: number, policy: BrakePolicy): void {
@@ -237,11 +319,22 @@ export class BrakeState {
     return { kind: 'braked', retryAfter, reason: 'authority_rate' }
   }
 
-  private spendCall(now: number): void {
+  private spendCall(now: number, policy: BrakePolicy): void {
     const budget = this.callWindow(now)
     const since = budget?.since ?? now
-    this.storage.putBudget({ count: (budget?.count ?? 0) + 1, since })
+    const count = (budget?.count ?? 0) + 1
+    this.storage.putBudget({ count, since })
     this.storage.dueForSweep(since + BUDGET_SECONDS, now)
+    // The call that uses up the minute's budget: the next ones wait for the minute's end.
+    if (this.events && count === policy.authorityCallsPerMinute) {
+      const until = Math.ceil(since + BUDGET_SECONDS)
+      this.tell(`authority_rate ${ALL}`, {
+        key: ALL,
+        reason: 'authority_rate',
+        until,
+        nextAttempt: until,
+      })
+    }
   }
 
   private returnCall(now: number): void {

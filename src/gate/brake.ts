@@ -11,9 +11,11 @@ import {
   type BrakeStorage,
   type CallBudget,
   type KnownBucket,
+  MAX_COUNTERS,
   type Remaining,
   SWEEP_BATCH_SECONDS,
 } from './brake-state.ts'
+import { brakeReporter } from './console/reporters.ts'
 
 export class Brake extends DurableObject {
   private readonly state: BrakeState
@@ -24,7 +26,10 @@ export class Brake extends DurableObject {
     super(ctx, env)
     createTables(ctx.storage.sql)
     this.state = new BrakeState(
-      new SqlBrakeStorage(ctx.storage.sql, (at, now) => this.scheduleSweep(at, now))
+      new SqlBrakeStorage(ctx.storage.sql, (at, now) => this.scheduleSweep(at, now)),
+      MAX_COUNTERS,
+      // The operator's console, where the worker serves one: told when a counter starts braking.
+      brakeReporter(ctx, env)
     )
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = (await ctx.storage.getAlarm()) ?? undefined

@@ -80,7 +80,8 @@ export type GateVars = Partial<
     | 'STRIP_HEADERS'
     | 'ALLOW_PATH_PARAMETERS'
     | 'ROUTES'
-    | 'BRAKES',
+    | 'BRAKES'
+    | 'CONSOLE_GROUP',
     string
   >
 >
@@ -100,6 +101,8 @@ export interface GateConfig {
   /** Keep `;` segment parameters (rules match the path without them) instead of answering 400. */
   allowPathParameters: boolean
   adminToken: string | undefined
+  /** Members of this group may use the operator's console; undefined = no console. */
+  consoleGroup: string | undefined
 }
 
 export { ConfigError }
@@ -182,6 +185,7 @@ export function readConfig(
       optional(vars.ALLOW_PATH_PARAMETERS, bool, 'ALLOW_PATH_PARAMETERS') ??
       DEFAULTS.worker.allowPathParameters,
     adminToken: adminToken(vars.ADMIN_TOKEN),
+    consoleGroup: present(vars.CONSOLE_GROUP) ?? DEFAULTS.worker.consoleGroup,
   }
 }
 
@@ -190,7 +194,8 @@ export function readConfig(
  * must say (a test holds it to that).
  */
 export function variableDefaults(): Record<string, string> {
-  const text = (v: unknown) => (Array.isArray(v) ? v.join(',') : String(v))
+  // Unset by default: the table says `—`.
+  const text = (v: unknown) => (v === undefined ? '—' : Array.isArray(v) ? v.join(',') : String(v))
   const out: Record<string, string> = {}
   for (const [name, [key]] of Object.entries(AUTH_VARS)) {
     if (key in DEFAULTS) out[name] = text(DEFAULTS[key as keyof typeof DEFAULTS])
@@ -210,6 +215,7 @@ export function variableDefaults(): Record<string, string> {
     STRIP_HEADERS: text(w.stripHeaders),
     ALLOW_PATH_PARAMETERS: text(w.allowPathParameters),
     BRAKES: text(w.brakes),
+    CONSOLE_GROUP: text(w.consoleGroup),
   }
 }
 

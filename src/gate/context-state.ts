@@ -19,6 +19,7 @@ import {
 import { checkNc, MAX_NC, type NcState, recordNc, usedUpTo } from '../digest/nc-window.ts'
 import type {
   CachedContext,
+  ClientFacts,
   ContextPolicy,
   ContextRequest,
   EstablishAnswer,
@@ -75,6 +76,20 @@ export interface ContextScheduler {
   flushSoon(): void
 }
 
+/**
+ * What a context tells an observer about its session (the console's index). Called after the
+ * state changed, never awaited; `used` only where the row is written anyway (the throttled
+ * last-use record), so a verified request costs no extra write or call.
+ */
+export interface ContextEvents {
+  /** A session began (or began again on its handle); `requests` verified by it: 1 or 0. */
+  established(row: CachedContext, client: ClientFacts | undefined, requests: number): void
+  /** Last use recorded, or the groups revalidated; `requests` verified since the last report. */
+  used(row: CachedContext, requests: number): void
+  /** The session is over: run out (expired, idle) or revoked. */
+  over(row: CachedContext, why: 'ended' | 'revoked'): void
+}
+
 interface NcEntry extends StoredNonce {
   /** The exact state: every nc accepted. */
   state: NcState
@@ -96,10 +111,14 @@ export class ContextState {
   private readonly failures = new Map<string, { count: number; since: number } | null>()
   private readonly storage: ContextStorage
   private readonly scheduler: ContextScheduler
+  private readonly events: ContextEvents | undefined
+  /** Requests verified since the last `used` report (in memory: approximate across evictions). */
+  private verifiedSinceReport = 0
 
-  constructor(storage: ContextStorage, scheduler: ContextScheduler) {
+  constructor(storage: ContextStorage, scheduler: ContextScheduler, events?: ContextEvents) {
     this.storage = storage
     this.scheduler = scheduler
+    this.events = events
   }
 
   /** The hot path: verify a later request with the cached session key. */
@@ -123,8 +142,10 @@ export class ContextState {
     }
     if (req.nonceExpired) return { kind: 'stale' }
     if (!this.checkAndRecordNc(req, policy)) return { kind: 'replay', verified: true }
+    this.verifiedSinceReport++
     if (req.now - row.lastUsed >= Math.min(LAST_USED_RESOLUTION_SECONDS, row.idleTimeout / 4)) {
       this.save({ ...row, lastUsed: req.now })
+      this.reportUse()
     }
     const rspauth = rspauthFor(row, req)
     if (req.now - row.verifiedAt >= policy.revalidateAfter) {
@@ -161,6 +182,8 @@ export class ContextState {
     }
     this.save(row)
     this.scheduler.alarmAt(Math.min(row.expires, req.now + policy.idleTimeout))
+    this.verifiedSinceReport = 0
+    this.events?.established(row, req.client, req.nonceExpired ? 0 : 1)
     if (req.nonceExpired) return { kind: 'stale' }
     return { kind: 'established', rspauth: rspauthFor(row, req) }
   }
@@ -170,6 +193,7 @@ export class ContextState {
     const row = this.load()
     if (!row || row.ended || row.revoked || row.principal.name !== principal.name) return
     this.save({ ...row, principal, verifiedAt: now })
+    this.reportUse()
   }
 
   /**
@@ -203,6 +227,7 @@ export class ContextState {
           }
     )
     this.scheduler.alarmAt(Math.max(row?.expires ?? 0, keepUntil))
+    if (row) this.events?.over(row, 'revoked')
     return wasLive
   }
 
@@ -266,6 +291,14 @@ export class ContextState {
   /** The session ran out: its key goes, its owner and nc state stay. */
   private end(row: CachedContext): void {
     this.save({ ...row, ended: true, sessionKey: '' })
+    this.events?.over(row, 'ended')
+  }
+
+  /** The row just saved, with the requests verified since the last report. */
+  private reportUse(): void {
+    if (!this.events || !this.row) return
+    this.events.used(this.row, this.verifiedSinceReport)
+    this.verifiedSinceReport = 0
   }
 
   private failuresOf(bucket: string, now: number): number {

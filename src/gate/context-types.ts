@@ -106,12 +106,21 @@ export type VerifyAnswer =
   /** The cached key cannot decide: ask the authority (no context, ended, another user). */
   | { kind: 'ask_authority'; reason: 'no_context' | 'expired' | 'other_user' }
 
+/** The client as its first request showed it: for the operator's console, never verified. */
+export interface ClientFacts {
+  /** The client's address, as the brakes read it (CF-Connecting-IP). */
+  address: string
+  userAgent?: string
+}
+
 export interface EstablishRequest extends ContextRequest {
   principal: Principal
   /** H(username:realm:password) for the algorithm's hash: password-equivalent. */
   sessionKey: string
   /** When the gate asked the authority (Unix ms): a revocation after this moment wins. */
   startedAt: number
+  /** Passed on to the console's index when a session begins; never sent with verify. */
+  client?: ClientFacts
 }
 
 export type EstablishAnswer =

@@ -19,7 +19,7 @@ import type { AuthorityClient } from './authority-client.ts'
 import type { BrakeStore } from './brake-policy.ts'
 import { clientBucket } from './client-bucket.ts'
 import type { Binding, ContextStore } from './context-types.ts'
-import type { SspiCode } from './decision-log.ts'
+import type { DecisionLog, SspiCode } from './decision-log.ts'
 import { IsolateContextCache } from './isolate-cache.ts'
 import { ContextStoreFullError } from './memory-contexts.ts'
 import type { DigestAuthOptions } from './options.ts'
@@ -115,12 +115,14 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
           binding: bindingOf(o.binding, c.req.raw, bucket),
           now,
           waitUntil: (p) => waitUntil(c, p),
+          client: () => ({ address: o.clientIp(c), userAgent: c.req.header('user-agent') }),
         },
         { minter: ready, isolateCache, inflight, io: meter }
       ).catch(storeFault)
     }
+    const decided = (entry: DecisionLog) => o.onDecision(entry, c)
     const log = (code: SspiCode, status: number, outcome: string, reason?: string, user?: string) =>
-      o.onDecision({
+      decided({
         event: 'digest-gate.decision',
         outcome,
         code,

@@ -116,8 +116,11 @@ interface CommonOptions {
    */
   authorize?: (c: Context, principal: Principal) => boolean | Promise<boolean>
   onAuthSuccess?: (c: Context, principal: Principal) => void | Promise<void>
-  /** Receives one record per decision. Default: a JSON line on the console, at `logLevel`. */
-  onDecision?: (entry: DecisionLog) => void
+  /**
+   * Receives one record per decision, with the request's context. Default: a JSON line on the
+   * console, at `logLevel`.
+   */
+  onDecision?: (entry: DecisionLog, c: Context) => void
   /**
    * The default decision log's level: `all`; `logins`: all but the requests verified at the
    * edge from a cached key; `denials`: refusals and faults only; `off`. Refusals go to
@@ -195,5 +198,7 @@ export const DEFAULTS = {
     brakes: true,
     /** `;` segment parameters in paths: refused unless the origin needs them (routes match without). */
     allowPathParameters: false,
+    /** The group whose members may use the operator's console; unset = no console. */
+    consoleGroup: undefined as string | undefined,
   },
 } as const

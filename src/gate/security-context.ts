@@ -11,6 +11,7 @@ import { DurableObject } from 'cloudflare:workers'
 import type { Principal } from '../authority-protocol/v1.ts'
 import { deserializeNcState, serializeNcState } from '../digest/nc-window.ts'
 import type { AlgorithmName } from '../digest/types.ts'
+import { sessionReporter } from './console/reporters.ts'
 import {
   ContextState,
   type ContextStorage,
@@ -43,14 +44,19 @@ export class SecurityContext extends DurableObject {
   private flushTimer: ReturnType<typeof setTimeout> | undefined
   /** When the nc state last changed (ms). */
   private lastNcChange = 0
-  private readonly state = new ContextState(this.storage, {
-    alarmAt: (at) => this.scheduleAlarm(at),
-    // One timer per quiet spell, not one per request: it looks again when it fires.
-    flushSoon: () => {
-      this.lastNcChange = Date.now()
-      if (this.flushTimer === undefined) this.flushAfter(NC_FLUSH_MS)
+  private readonly state = new ContextState(
+    this.storage,
+    {
+      alarmAt: (at) => this.scheduleAlarm(at),
+      // One timer per quiet spell, not one per request: it looks again when it fires.
+      flushSoon: () => {
+        this.lastNcChange = Date.now()
+        if (this.flushTimer === undefined) this.flushAfter(NC_FLUSH_MS)
+      },
     },
-  })
+    // The operator's console, where the worker serves one: told of starts, uses and ends.
+    sessionReporter(this.ctx, this.env)
+  )
 
   private flushAfter(ms: number): void {
     this.flushTimer = setTimeout(() => {
