@@ -11,12 +11,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { bundleWorkers } from '../scripts/stack/bundle.ts'
 import { type RunningWorker, startMiniflare, startWorkerd } from '../scripts/stack/launcher.ts'
-import { CONFIGS } from '../scripts/stack/paths.ts'
+import { CONFIGS, PROJECT_ROOT } from '../scripts/stack/paths.ts'
 import { freePorts } from '../scripts/stack/ports.ts'
 import { prepareStack, stackWorkers } from '../scripts/stack/stack.ts'
 import { runLoadInThread } from './lib/load.ts'
 import { BENCH_PATH, digestSessionRequests } from './lib/requests.ts'
 import { BENCH_USER } from './lib/stack.ts'
+
+/** The bench's origin: the same small answer to every request. */
+const BENCH_ORIGIN = join(PROJECT_ROOT, 'bench', 'workers', 'origin', 'wrangler.toml')
 
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 4)
 const SECONDS = Number(process.env.AB_SECONDS ?? 3)
@@ -59,20 +62,16 @@ async function main(): Promise<void> {
       gatePort: ports[2],
     })
     const bundles = await bundleWorkers(join(dir, 'bundles'), {
-      origin: CONFIGS.origin,
+      origin: BENCH_ORIGIN,
       authority: CONFIGS.authority,
       A: configA,
       B: configB,
     })
     // A deployment's default: no operator's console (npm start turns it on).
     const stack = stackWorkers(plan, { CONSOLE_GROUP: '' })
-    // The origin answers every row alike: it does not verify the gate's assertion (an ES256
-    // verification per request is the origin's cost, not the gate's, and only gate rows carry one).
-    const origin = {
-      ...stack.origin,
-      script: bundles.origin,
-      vars: { ...stack.origin.vars, GATE_URL: '' },
-    }
+    // The bench's own origin (bench/workers/origin): the same answer to every row, where the demo
+    // origin would verify each assertion and echo it back, costs only gate rows would pay.
+    const origin = { ...stack.origin, config: BENCH_ORIGIN, script: bundles.origin, vars: {} }
     await start(startWorkerd('origin', [origin], { dir }))
     await start(startMiniflare({ ...stack.authority, script: bundles.authority }))
 

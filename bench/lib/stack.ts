@@ -1,7 +1,8 @@
 /**
  * Everything the bench measures, started on this machine on free 127.0.0.1 ports, with storage,
  * secrets and users of its own in a temporary directory (the `npm start` store is not touched):
- * - origin process (plain workerd): the demo origin, which every row forwards to;
+ * - origin process (plain workerd): the bench's origin (bench/workers/origin), which every row
+ *   forwards to;
  * - edge process (plain workerd): the bench workers (a, a', a'', b) and the gate three times
  *   (replay window; window with its Durable Object files on tmpfs; off);
  * - the reference authority on Miniflare (its KV store needs Miniflare's implementation);
@@ -36,7 +37,7 @@ const CONFIGS = {
   // BENCH_GATE_CONFIG: another gate build (e.g. a patched copy of the project) for an A/B run.
   gate: process.env.BENCH_GATE_CONFIG ?? join(PROJECT_ROOT, 'wrangler.toml'),
   authority: join(PROJECT_ROOT, 'authority', 'wrangler.toml'),
-  origin: join(PROJECT_ROOT, 'demo-origin', 'wrangler.toml'),
+  origin: join(PROJECT_ROOT, 'bench', 'workers', 'origin', 'wrangler.toml'),
   passThrough: join(PROJECT_ROOT, 'bench', 'workers', 'pass-through', 'wrangler.toml'),
   passThroughDo: join(PROJECT_ROOT, 'bench', 'workers', 'pass-through-do', 'wrangler.toml'),
   basicAuth: join(PROJECT_ROOT, 'bench', 'workers', 'basic-auth', 'wrangler.toml'),
@@ -122,13 +123,9 @@ export async function startBenchStack(options: {
       const started = await worker
       stops.push(() => started.stop())
     }
-    // The origin answers every row alike: it does not verify the gate's assertion (an ES256
-    // verification per request is the origin's cost, not the gate's, and only gate rows carry one).
-    const origin = {
-      ...stack.origin,
-      script: bundles.origin,
-      vars: { ...stack.origin.vars, GATE_URL: '' },
-    }
+    // The bench's own origin (bench/workers/origin): the same answer to every row, where the demo
+    // origin would verify each assertion and echo it back, costs only gate rows would pay.
+    const origin = { ...stack.origin, config: CONFIGS.origin, script: bundles.origin, vars: {} }
     await start(startWorkerd('origin', [origin], { dir }))
     await start(startMiniflare({ ...stack.authority, script: bundles.authority }))
 
