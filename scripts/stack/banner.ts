@@ -27,6 +27,7 @@ export function banner(urls: StackUrls, mode: string): string {
     `  curl --digest -u bob:builder ${gate}/admin/       # 403: bob is not in group admin`,
     `  curl ${gate}/public/hello                         # public route, no credentials`,
     `  or open ${gate}/private/hello in a browser`,
+    `  the operator's console: ${gate}/.digest-gate/console (as alice)`,
     '',
     'Ctrl-C stops everything.',
     '',
