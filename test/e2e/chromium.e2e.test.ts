@@ -7,24 +7,13 @@
  */
 import { type Browser, chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CHROMIUM, CHROMIUM_ARGS } from './support/chromium.ts'
 import { type ClientAdapter, describeClientSuite } from './support/client-suite.ts'
 import { e2e } from './support/context.ts'
 import { expectForwardedAs, parseEcho } from './support/echo.ts'
 import { record } from './support/record.ts'
 import { startRecorder } from './support/recorder.ts'
 import { ALICE } from './support/users.ts'
-
-const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 
 let browser: Browser
 

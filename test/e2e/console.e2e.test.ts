@@ -15,23 +15,13 @@ import { baseHA1, computeResponse, hashOf } from '../../src/digest/algorithms.ts
 import { formatAuthorization, ncHex } from '../../src/digest/header.ts'
 import { readNonceFields } from '../../src/digest/tokens.ts'
 import type { AlgorithmName } from '../../src/digest/types.ts'
+import { CHROMIUM, CHROMIUM_ARGS } from './support/chromium.ts'
 import { digestSession, send } from './support/digest-session.ts'
 import { parseDigestDirectives } from './support/recorder.ts'
 import { run } from './support/run.ts'
 import { startOwnGate } from './support/stack.ts'
 import { ALICE, BOB, WRONG_PASSWORD } from './support/users.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 const CURL = '/usr/bin/curl'
 const HOSTILE = '<img src=x onerror=alert(1)>'
 const writeDocs = process.env.E2E_WRITE_DOCS === '1'
@@ -56,10 +46,11 @@ interface CurlSession {
   directives: Map<string, string>
 }
 
-async function curlLogin(path: string): Promise<CurlSession> {
-  const result = await run(CURL, [
+/** curl logs in as bob and fetches `path`: its status on stdout, with -v what it sent on stderr. */
+function curlAsBob(path: string, extra: string[] = []) {
+  return run(CURL, [
     '-sS',
-    '-v',
+    ...extra,
     '--digest',
     '-u',
     `${BOB.name}:${BOB.password}`,
@@ -69,6 +60,10 @@ async function curlLogin(path: string): Promise<CurlSession> {
     '%{http_code}',
     `${gate.url}${path}`,
   ])
+}
+
+async function curlLogin(path: string): Promise<CurlSession> {
+  const result = await curlAsBob(path, ['-v'])
   expect(result.stdout).toBe('200')
   const sent = [...result.stderr.matchAll(/^> Authorization: (Digest .*?)\r?$/gim)].at(-1)?.[1]
   if (!sent) throw new Error(`curl sent no Digest credentials:\n${result.stderr}`)
@@ -143,17 +138,7 @@ describe('the operator’s console in Chromium', () => {
     const hostile = digestSession(gate.url, HOSTILE, WRONG_PASSWORD, { clientIp: '198.51.100.23' })
     expect((await hostile.get('/private/console/hostile')).status).toBe(401)
     // bob is no member of the console's group.
-    const forbidden = await run(CURL, [
-      '-sS',
-      '--digest',
-      '-u',
-      `${BOB.name}:${BOB.password}`,
-      '-o',
-      '/dev/null',
-      '-w',
-      '%{http_code}',
-      `${gate.url}/.digest-gate/console`,
-    ])
+    const forbidden = await curlAsBob('/.digest-gate/console')
     expect(forbidden.stdout).toBe('403')
 
     const context = await browser.newContext({

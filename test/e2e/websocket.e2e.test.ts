@@ -13,13 +13,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import type { RunningWorker } from '../../scripts/stack/launcher.ts'
 import { createDigestClient, type DigestClient } from '../../src/digest/client.ts'
+import { CHROMIUM, CHROMIUM_ARGS } from './support/chromium.ts'
 import { e2e } from './support/context.ts'
 import { tailDecisions, workerLog } from './support/decisions.ts'
 import { startOwnGate } from './support/stack.ts'
 import { ALICE, BOB } from './support/users.ts'
 
-const CHROMIUM = '/usr/bin/chromium'
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run']
 /** Brake buckets of their own (the gate keys them on CF-Connecting-IP). */
 const CLIENT_IP = '198.51.100.70'
 const STRANGER_IP = '198.51.100.71'

@@ -14,6 +14,7 @@ import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { baseHA1 } from '../../src/digest/algorithms.ts'
 import { readNonceFields } from '../../src/digest/tokens.ts'
+import type { ListedSession } from '../../src/gate/console/index-object.ts'
 import { MAX_REFUSALS } from '../../src/gate/console/index-object.ts'
 import { consoleIndexName, type RefusalReport } from '../../src/gate/console/reports.ts'
 import { buildGate } from '../../src/index.ts'
@@ -77,19 +78,7 @@ function handleOf(c: ReturnType<typeof client>): string {
   return readNonceFields(nonce)?.handle ?? ''
 }
 
-interface Listed {
-  handle: string
-  user: string
-  groups: string[]
-  algorithm: string
-  created: number
-  lastUsed: number
-  expires: number
-  idleTimeout: number
-  requests: number
-  address: string | null
-  userAgent: string | null
-}
+type Listed = ListedSession
 
 async function sessions(admin: ReturnType<typeof client>): Promise<Listed[]> {
   const res = await admin.fetch(`${API}/sessions`)
