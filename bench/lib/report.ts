@@ -116,8 +116,7 @@ export function evaluateTargets(records: RunRecord[]): Target[] {
       [window, 0.25],
       [off, 0.1],
     ] as const) {
-      // The edge process alone: the demo origin verifies each assertion (ES256) it receives,
-      // which is the origin's cost, not the gate's, and the public route sends none.
+      // The edge process alone: the gate and its objects, not the origin's share.
       const cpu = c?.cpu?.edgeMsPerRequest
       const base = pub?.cpu?.edgeMsPerRequest
       if (!c || cpu === undefined || base === undefined) continue
