@@ -4,9 +4,12 @@
  * runs in a workerd process of its own, so the CPU per request of the gate alone is read from
  * /proc. For checking a performance change before proposing it (docs/performance.md).
  * Environment: AB_ROUNDS (default 4), AB_SECONDS (3), AB_REPLAY (comma list, default "off,window"),
- * AB_CONNECTIONS (8), AB_TMPFS=1 (Durable Object files on /dev/shm).
+ * AB_CONNECTIONS (8), AB_TMPFS=1 (Durable Object files on /dev/shm; =B: only B's), AB_ROW=d: initial
+ * authentications instead (row (d): each request answers a fresh challenge with nc=1, so the
+ * authority is called and a context created; replay `window` unless AB_REPLAY says otherwise;
+ * the authority's CPU per login is printed beside the gate's).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { bundleWorkers } from '../scripts/stack/bundle.ts'
@@ -15,8 +18,9 @@ import { CONFIGS, PROJECT_ROOT } from '../scripts/stack/paths.ts'
 import { freePorts } from '../scripts/stack/ports.ts'
 import { prepareStack, stackWorkers } from '../scripts/stack/stack.ts'
 import { runLoadInThread } from './lib/load.ts'
-import { BENCH_PATH, digestSessionRequests } from './lib/requests.ts'
-import { BENCH_USER } from './lib/stack.ts'
+import { BENCH_PATH, digestSessionRequests, initialAuthorization, rawGet } from './lib/requests.ts'
+import { fetchChallenges } from './lib/rows.ts'
+import { BENCH_LOGIN_BRAKES, BENCH_USER } from './lib/stack.ts'
 
 /** The bench's origin: the same small answer to every request. */
 const BENCH_ORIGIN = join(PROJECT_ROOT, 'bench', 'workers', 'origin', 'wrangler.toml')
@@ -24,15 +28,52 @@ const BENCH_ORIGIN = join(PROJECT_ROOT, 'bench', 'workers', 'origin', 'wrangler.
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 4)
 const SECONDS = Number(process.env.AB_SECONDS ?? 3)
 const CONNECTIONS = Number(process.env.AB_CONNECTIONS ?? 8)
-const REPLAY = (process.env.AB_REPLAY ?? 'off,window').split(',')
-/** AB_TMPFS=1: Durable Object files on /dev/shm (no fsync cost), to see the CPU alone. */
-const STORAGE_ROOT =
-  process.env.AB_TMPFS === '1' ? mkdtempSync('/dev/shm/digest-gate-ab-') : undefined
+/** 'c': later requests of established sessions; 'd': initial authentications (logins). */
+const ROW = process.env.AB_ROW === 'd' ? 'd' : 'c'
+const REPLAY = (process.env.AB_REPLAY ?? (ROW === 'd' ? 'window' : 'off,window')).split(',')
+/** Logins answered per second at most, to size each run's precomputed requests. */
+const MAX_LOGINS_PER_SECOND = 500
+/**
+ * AB_TMPFS=1: Durable Object files on /dev/shm (no fsync cost), to see the CPU alone; AB_TMPFS=B:
+ * only B's, so that one build against itself shows what the disk costs.
+ */
+const TMPFS = process.env.AB_TMPFS === '1' || process.env.AB_TMPFS === 'B'
+const STORAGE_ROOT = TMPFS ? mkdtempSync('/dev/shm/digest-gate-ab-') : undefined
+const storageRoot = (variant: 'A' | 'B') =>
+  process.env.AB_TMPFS === 'B' && variant === 'A' ? undefined : STORAGE_ROOT
+
+function statOf(pid: number | string): string[] | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')
+  } catch {
+    return undefined
+  }
+}
 
 function processCpuMs(pid: number): number {
-  const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ')
-  return (Number(f[11]) + Number(f[12])) * 10
+  const f = statOf(pid)
+  return f ? (Number(f[11]) + Number(f[12])) * 10 : 0
+}
+
+/** CPU of a process and its descendants (the authority: the Miniflare host and its workerd). */
+function treeCpuMs(root: number): number {
+  const parent = new Map<number, number>()
+  const cpu = new Map<number, number>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const f = statOf(entry)
+    if (!f) continue
+    parent.set(Number(entry), Number(f[1]))
+    cpu.set(Number(entry), (Number(f[11]) + Number(f[12])) * 10)
+  }
+  let total = 0
+  for (const [pid, ms] of cpu) {
+    let p: number | undefined = pid
+    while (p !== undefined && p !== root && p > 1) p = parent.get(p)
+    if (p === root) total += ms
+  }
+  return total
 }
 
 const median = (xs: number[]) => {
@@ -73,14 +114,14 @@ async function main(): Promise<void> {
     // origin would verify each assertion and echo it back, costs only gate rows would pay.
     const origin = { ...stack.origin, config: BENCH_ORIGIN, script: bundles.origin, vars: {} }
     await start(startWorkerd('origin', [origin], { dir }))
-    await start(startMiniflare({ ...stack.authority, script: bundles.authority }))
+    const authority = await start(startMiniflare({ ...stack.authority, script: bundles.authority }))
 
     interface Variant {
       name: 'A' | 'B'
       replay: string
       port: number
       gate: RunningWorker
-      runs: { okRps: number; cpuMsPerRequest: number }[]
+      runs: { okRps: number; cpuMsPerRequest: number; authorityMsPerRequest: number }[]
     }
     const variants: Variant[] = []
     let next = 2
@@ -101,8 +142,15 @@ async function main(): Promise<void> {
                 config,
                 script: bundles[name],
                 port,
-                persistTo: join(STORAGE_ROOT ?? dir, service),
-                vars: { ...stack.gate.vars, REPLAY_MODE: replay },
+                persistTo: join(storageRoot(name) ?? dir, service),
+                vars: {
+                  ...stack.gate.vars,
+                  REPLAY_MODE: replay,
+                  // Logins come from one address, for one user: the default brakes would refuse them.
+                  ...(ROW === 'd'
+                    ? { BRAKE_AUTHORITY_PER_MINUTE: '100000000', ...BENCH_LOGIN_BRAKES }
+                    : {}),
+                },
               },
             ],
             { dir }
@@ -112,7 +160,18 @@ async function main(): Promise<void> {
       }
     }
 
-    const runOnce = async (v: Variant, durationMs: number) => {
+    /** Row (d): fresh challenges of this gate, each answered with nc=1 (one shared queue). */
+    const loginQueues = async (v: Variant, durationMs: number) => {
+      const url = `http://127.0.0.1:${v.port}${BENCH_PATH}`
+      const count = Math.ceil((durationMs / 1000 + 0.5) * MAX_LOGINS_PER_SECOND)
+      const requests: string[] = []
+      for (const challenge of await fetchChallenges(v.port, count)) {
+        const authorization = await initialAuthorization(challenge, url, BENCH_USER)
+        requests.push(rawGet(v.port, BENCH_PATH, { Authorization: authorization }))
+      }
+      return [requests]
+    }
+    const sessionQueues = async (v: Variant, durationMs: number) => {
       const each = Math.ceil((durationMs / 1000 + 0.5) * 4000)
       const queues: string[][] = []
       for (let i = 0; i < CONNECTIONS; i++) {
@@ -125,21 +184,34 @@ async function main(): Promise<void> {
           )
         )
       }
+      return queues
+    }
+    const runOnce = async (v: Variant, durationMs: number) => {
+      const queues =
+        ROW === 'd' ? await loginQueues(v, durationMs) : await sessionQueues(v, durationMs)
       const before = processCpuMs(v.gate.process().pid)
+      const authorityBefore = treeCpuMs(authority.process().pid)
       const r = await runLoadInThread({
         host: '127.0.0.1',
         port: v.port,
         connections: CONNECTIONS,
         queues,
-        assignment: 'per-connection',
+        assignment: ROW === 'd' ? 'shared' : 'per-connection',
         repeat: false,
         warmupMs: 500,
         durationMs,
       })
       const cpu = processCpuMs(v.gate.process().pid) - before
+      const authorityCpu = treeCpuMs(authority.process().pid) - authorityBefore
       if (r.ok !== r.completed)
         console.log(`  ${v.name} ${v.replay}: ${r.completed - r.ok} non-2xx`)
-      return { okRps: (r.ok / r.windowMs) * 1000, cpuMsPerRequest: cpu / Math.max(1, r.sent) }
+      if (r.exhausted) console.log(`  ${v.name} ${v.replay}: ran out of requests`)
+      const sent = Math.max(1, r.sent)
+      return {
+        okRps: (r.ok / r.windowMs) * 1000,
+        cpuMsPerRequest: cpu / sent,
+        authorityMsPerRequest: authorityCpu / sent,
+      }
     }
     for (const v of variants) await runOnce(v, 1000)
     for (let round = 0; round < ROUNDS; round++) {
@@ -150,7 +222,7 @@ async function main(): Promise<void> {
           const run = await runOnce(v, SECONDS * 1000)
           v.runs.push(run)
           console.log(
-            `round ${round + 1} ${replay} ${v.name}: ${Math.round(run.okRps)} ok/s, gate CPU ${run.cpuMsPerRequest.toFixed(3)} ms/req`
+            `round ${round + 1} ${replay} ${v.name}: ${Math.round(run.okRps)} ok/s, gate CPU ${run.cpuMsPerRequest.toFixed(3)} ms/req${ROW === 'd' ? `, authority ${run.authorityMsPerRequest.toFixed(3)}` : ''}`
           )
         }
       }
@@ -164,8 +236,12 @@ async function main(): Promise<void> {
       const cpuB = median(b.runs.map((r) => r.cpuMsPerRequest))
       const rpsA = median(a.runs.map((r) => r.okRps))
       const rpsB = median(b.runs.map((r) => r.okRps))
+      const authA = median(a.runs.map((r) => r.authorityMsPerRequest))
+      const authB = median(b.runs.map((r) => r.authorityMsPerRequest))
+      const authority =
+        ROW === 'd' ? `, authority CPU A ${authA.toFixed(3)} B ${authB.toFixed(3)} ms/login` : ''
       console.log(
-        `  replay ${replay}: gate CPU A ${cpuA.toFixed(3)} B ${cpuB.toFixed(3)} ms/req (${(((cpuB - cpuA) / cpuA) * 100).toFixed(1)}%), ok/s A ${Math.round(rpsA)} B ${Math.round(rpsB)}`
+        `  ${ROW === 'd' ? 'logins, ' : ''}replay ${replay}: gate CPU A ${cpuA.toFixed(3)} B ${cpuB.toFixed(3)} ms/req (${(((cpuB - cpuA) / cpuA) * 100).toFixed(1)}%), ok/s A ${Math.round(rpsA)} B ${Math.round(rpsB)}${authority}`
       )
     }
   } finally {

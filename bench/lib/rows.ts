@@ -184,7 +184,7 @@ async function sessionQueues(
 }
 
 /** `count` fresh challenges of a gate (WWW-Authenticate values of 401s), fetched untimed. */
-async function fetchChallenges(port: number, count: number): Promise<string[]> {
+export async function fetchChallenges(port: number, count: number): Promise<string[]> {
   const result = await runLoadInThread({
     host: '127.0.0.1',
     port,

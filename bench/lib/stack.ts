@@ -33,6 +33,16 @@ const TMPFS = '/dev/shm'
 export const BENCH_USER: Credentials = { username: 'bob', password: 'builder' }
 export const REALM = 'digest-gate'
 
+/**
+ * Row (d)'s logins are all one user's from one address: brake thresholds that such a storm does
+ * not reach (the brakes still admit and settle every login).
+ */
+export const BENCH_LOGIN_BRAKES = {
+  BRAKE_USER_FAILURES: '100000',
+  BRAKE_CLIENT_FAILURES: '100000',
+  BRAKE_USER_GLOBAL_FAILURES: '100000',
+}
+
 const CONFIGS = {
   // BENCH_GATE_CONFIG: another gate build (e.g. a patched copy of the project) for an A/B run.
   gate: process.env.BENCH_GATE_CONFIG ?? join(PROJECT_ROOT, 'wrangler.toml'),
@@ -116,6 +126,10 @@ export async function startBenchStack(options: {
       // Row (d) starts thousands of initial authentications a minute from one address; the
       // default brake (60 a minute per client) would answer all but 60 of them with 429.
       BRAKE_AUTHORITY_PER_MINUTE: '100000000',
+      // And all of them for one user: an admitted login counts as a failure until it is settled,
+      // so 32 logins in flight pass the default thresholds (10, 20, 50) and the rest get 429.
+      // Every login is still admitted and settled (the same calls): only the thresholds move.
+      ...BENCH_LOGIN_BRAKES,
       // A deployment's default: no operator's console (npm start turns it on).
       CONSOLE_GROUP: '',
     })

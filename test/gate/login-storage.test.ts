@@ -1,0 +1,134 @@
+/**
+ * What an initial authentication stores, and when: a new context's tables, created in one call,
+ * are exactly those an object of the first release is migrated to; a stranger's forged answer
+ * stores nothing, however often it is sent. (A revocation landing during a login:
+ * hardening.test.ts, "revocation racing an establish".)
+ */
+import { listDurableObjectIds, runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { newContextHandle, readNonceFields } from '../../src/digest/tokens.ts'
+import {
+  authorization,
+  challengeOf,
+  client,
+  type FakeAuthority,
+  GATE,
+  gate,
+  installPeers,
+} from './fakes.ts'
+import { fakeClock } from './support/clock.ts'
+
+let authority: FakeAuthority
+
+beforeEach(() => {
+  ;({ authority } = installPeers())
+  fakeClock()
+})
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+const TABLES = ['context', 'failures', 'nonces', 'schema'] as const
+
+type Columns = Record<string, unknown[]>
+
+/** Every column of the context's tables (name, type, not null, default, key) and the version. */
+function columnsOf(sql: SqlStorage): { columns: Columns; version: number[] } {
+  const columns: Columns = {}
+  for (const table of TABLES) {
+    columns[table] = sql
+      .exec(
+        'SELECT name, type, "notnull" AS nn, dflt_value AS dflt, pk FROM pragma_table_info(?) ORDER BY name',
+        table
+      )
+      .toArray()
+  }
+  const version = sql
+    .exec<{ version: number }>('SELECT version FROM schema')
+    .toArray()
+    .map((r) => r.version)
+  return { columns, version }
+}
+
+const handleOf = (header: string) =>
+  readNonceFields(/nonce="([^"]+)"/.exec(header)?.[1] ?? '')?.handle ?? ''
+
+describe('a new context’s tables', () => {
+  it('are those a first-release object is brought up to, with one schema row', async () => {
+    const g = gate()
+    const alice = client(g, 'alice', 'wonderland')
+    expect((await alice.fetch('/private/schema/1')).status).toBe(200)
+    const fresh = await runInDurableObject(
+      env.CONTEXTS.getByName(handleOf(alice.sent.at(-1)?.authorization ?? '')),
+      (_instance, state) => columnsOf(state.storage.sql)
+    )
+
+    const migrated = await runInDurableObject(
+      env.CONTEXTS.getByName(newContextHandle()),
+      (instance, state) => {
+        const sql = state.storage.sql
+        // The tables as the first release created them.
+        sql.exec(`CREATE TABLE context (
+          id INTEGER PRIMARY KEY CHECK (id = 1), username TEXT NOT NULL, userhash INTEGER NOT NULL,
+          realm TEXT NOT NULL, principal TEXT NOT NULL, algorithm TEXT NOT NULL,
+          session_key TEXT NOT NULL, created INTEGER NOT NULL, last_used INTEGER NOT NULL,
+          verified_at INTEGER NOT NULL, expires INTEGER NOT NULL, idle_timeout INTEGER NOT NULL,
+          revoked INTEGER NOT NULL)`)
+        sql.exec(
+          'CREATE TABLE failures (ip TEXT PRIMARY KEY, count INTEGER NOT NULL, since INTEGER NOT NULL)'
+        )
+        sql.exec(
+          'CREATE TABLE nonces (nonce TEXT PRIMARY KEY, state BLOB NOT NULL, reserved INTEGER NOT NULL, expires INTEGER NOT NULL)'
+        )
+        const storage = (instance as unknown as { storage: { ensureTables(): void } }).storage
+        storage.ensureTables()
+        return columnsOf(sql)
+      }
+    )
+    expect(fresh.version).toEqual([2])
+    expect(fresh).toEqual(migrated)
+    expect(fresh.columns.context?.length).toBe(15)
+  })
+})
+
+describe('a stranger’s login', () => {
+  it('a forged answer to a fresh challenge, sent again and again, creates no object', async () => {
+    const g = gate()
+    const challenge = challengeOf(await g(new Request(`${GATE}/private/forged`)))
+    const handle = readNonceFields(challenge.nonce)?.handle ?? ''
+    expect(handle).not.toBe('')
+    for (let nc = 1; nc <= 3; nc++) {
+      const forged = await g(
+        new Request(`${GATE}/private/forged`, {
+          headers: {
+            authorization: await authorization({
+              user: 'alice',
+              password: 'a-guess',
+              nonce: challenge.nonce,
+              opaque: challenge.opaque,
+              uri: '/private/forged',
+              nc,
+            }),
+          },
+        })
+      )
+      expect(forged.status).toBe(401)
+    }
+    // Each guess was admitted by the brakes and denied by the authority; none stored anything.
+    expect(authority.calls).toBe(3)
+    // The verify of each guess reached the handle's object, so workerd lists it (its SQLite file
+    // exists), but nothing was written in it: no table, no row.
+    const ids = (await listDurableObjectIds(env.CONTEXTS)).map((id) => id.toString())
+    expect(ids).toContain(env.CONTEXTS.idFromName(handle).toString())
+    const tables = await runInDurableObject(env.CONTEXTS.getByName(handle), (_i, state) =>
+      state.storage.sql
+        .exec<{ name: string }>('SELECT name FROM sqlite_master')
+        .toArray()
+        .map((r) => r.name)
+        // workerd's own bookkeeping, not the gate's
+        .filter((name) => !name.startsWith('_cf_'))
+    )
+    expect(tables).toEqual([])
+  })
+})
