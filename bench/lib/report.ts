@@ -254,7 +254,7 @@ ${renderTable(records)}
 
 \\* by construction: the worker makes one RPC per request. DO calls of gate rows are the decision
 log's \`contextCalls\` (security-context calls; see docs/performance.md for row (d)).
-"server CPU" sums every server process of the row (worker, demo origin, authority or Apache);
+"server CPU" sums every server process of the row (worker, origin, authority or Apache);
 "edge CPU" is the workerd process of the worker under test alone.
 "others CPU %" is CPU that other programs on the machine took during the run (100 = one core).
 
