@@ -399,3 +399,27 @@ describe('clients that log in', () => {
     expect(other.contextCalls.map((c) => c.method)).toEqual(['establish'])
   })
 })
+
+describe('without brakes', () => {
+  it('the context is asked first, as before: nothing can stop a stranger earlier', async () => {
+    const g = recordingGate({ BRAKES: 'false' })
+    const ip = newIp()
+    const stranger = await answerChallenge(g.fetch, {
+      user: newUser(),
+      password: 'guess',
+      nc: 1,
+      ip,
+    })
+    expect(stranger.status).toBe(401)
+    expect(g.contextCalls).toEqual([{ name: stranger.handle, method: 'verify' }])
+    expect(g.brakeCalls).toEqual([])
+
+    g.contextCalls.length = 0
+    const user = newUser('right')
+    const alice = client(g.fetch, user, 'right')
+    expect((await alice.fetch('/private/1', { headers: { 'cf-connecting-ip': ip } })).status).toBe(
+      200
+    )
+    expect(g.contextCalls.map((c) => c.method)).toEqual(['verify', 'establish'])
+  })
+})
