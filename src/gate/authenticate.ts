@@ -392,8 +392,17 @@ async function brakedFirst(o: ResolvedOptions, a: Attempt, w: Workspace): Promis
   }
   const asked = await askContext(o, vouched.attempt, w)
   if (asked.kind !== 'ask') return asked
-  if (asked.answer.kind === 'ask_authority') return establish(o, vouched, w)
-  return fromAnswer(o, asked.attempt, asked.answer, w)
+  const { answer } = asked
+  if (answer.kind === 'ask_authority') return establish(o, vouched, w)
+  if (answer.kind === 'revalidate') {
+    // The authority has just vouched for the user: that was the revalidation.
+    settle(o, asked.attempt, 'succeeded')
+    remember(asked.attempt, w)
+    const { principal } = vouched.answer
+    await a.io.contexts.revalidated(a.handle, principal, a.request.now)
+    return accept(asked.attempt, principal, answer.rspauth, 'authority')
+  }
+  return fromAnswer(o, asked.attempt, answer, w)
 }
 
 /** Whatever the authority would refuse as invalid is the client's error (400), not an outage. */

@@ -360,6 +360,32 @@ describe('clients that log in', () => {
     expect(authority.calls).toBe(calls + 1)
   })
 
+  it('on a new isolate with revalidation due: the authority is asked once, and that revalidates', async () => {
+    const first = recordingGate({ REVALIDATE_AFTER: '60' })
+    const user = newUser('right')
+    const ip = { 'cf-connecting-ip': newIp() }
+    let send = first.fetch
+    const alice = client((req) => send(req), user, 'right')
+    expect((await alice.fetch('/private/1', { headers: ip })).status).toBe(200)
+    await first.settled()
+    vi.setSystemTime(Date.now() + 61_000)
+    authority.users.set(user, { password: 'right', groups: ['promoted'] })
+
+    const second = recordingGate({ REVALIDATE_AFTER: '60' })
+    send = second.fetch
+    const calls = authority.calls
+    const res = await alice.fetch('/private/2', { headers: ip })
+    expect(res.status).toBe(200)
+    await second.settled()
+    expect(authority.calls).toBe(calls + 1)
+    expect(second.refunds()).toBe(1)
+    expect(second.contextCalls.map((c) => c.method)).toEqual(['verify', 'revalidated'])
+    // The groups the authority returned reached the origin, and the context keeps them.
+    expect(origin.requests.at(-1)?.headers['x-auth-groups']).toBe('promoted')
+    expect((await alice.fetch('/private/3', { headers: ip })).status).toBe(200)
+    expect(authority.calls).toBe(calls + 1)
+  })
+
   it('a captured first request (nc=1) replayed after the login: refused, not given back, never forwarded', async () => {
     const g = recordingGate()
     const user = newUser('right')
