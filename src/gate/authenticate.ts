@@ -355,8 +355,15 @@ async function initialAuthentication(
   const admitted = await admitOnce(o, a)
   if (admitted.kind !== 'admitted') return admitted
   const vouched = await askAuthority(o, admitted.attempt)
+  if (vouched.kind === 'undecided') return undecided(o, vouched)
   if (vouched.kind !== 'vouched') return vouched
   return establish(o, vouched, w)
+}
+
+/** Nothing was decided: the attempt is given back, and the client told to retry later. */
+function undecided(o: ResolvedOptions, u: Undecided): Verdict {
+  settle(o, u.attempt, 'undecided')
+  return u.refusal
 }
 
 /**
@@ -381,15 +388,19 @@ async function brakedFirst(o: ResolvedOptions, a: Attempt, w: Workspace): Promis
   const admitted = await admitOnce(o, a)
   if (admitted.kind !== 'admitted') return admitted
   const vouched = await askAuthority(o, admitted.attempt)
-  if (vouched.kind !== 'vouched') return vouched
   // A first answer (nc=1, or a single-use nonce) on a live nonce goes straight to establish: its
   // nc check refuses a replay of it without writing anything. Any other answer may belong to a
   // context established elsewhere, which then judges it as it judges every request (cached key,
   // nc window, binding), without being rewritten by it.
-  const request = vouched.attempt.request
-  if (o.replay !== 'off' && !request.nonceExpired && (request.nc ?? 1) === 1) {
-    return establish(o, vouched, w)
+  const first = o.replay !== 'off' && !a.request.nonceExpired && (a.request.nc ?? 1) === 1
+  if (vouched.kind === 'undecided') {
+    // An authority outage must not end established sessions: a later answer is left to its
+    // context (admitted already), as before this order existed. Only then can a stranger's
+    // answer reach an object that does not exist: while the authority cannot answer.
+    return first ? undecided(o, vouched) : contextDuringOutage(o, vouched, w)
   }
+  if (vouched.kind !== 'vouched') return vouched
+  if (first) return establish(o, vouched, w)
   const asked = await askContext(o, vouched.attempt, w)
   if (asked.kind !== 'ask') return asked
   const { answer } = asked
@@ -403,6 +414,22 @@ async function brakedFirst(o: ResolvedOptions, a: Attempt, w: Workspace): Promis
     return accept(asked.attempt, principal, answer.rspauth, 'authority')
   }
   return fromAnswer(o, asked.attempt, answer, w)
+}
+
+/**
+ * The authority could not answer a later answer on a fresh nonce: its context decides. Where
+ * there is none (a later nc with no login behind it: a stranger's, all but surely), the attempt
+ * stays counted, so that strangers reach objects during an outage only at the brakes' rate.
+ */
+async function contextDuringOutage(
+  o: ResolvedOptions,
+  u: Undecided,
+  w: Workspace
+): Promise<Verdict> {
+  const asked = await askContext(o, u.attempt, w)
+  if (asked.kind !== 'ask') return asked
+  if (asked.answer.kind === 'ask_authority') return u.refusal
+  return fromAnswer(o, asked.attempt, asked.answer, w)
 }
 
 /** Whatever the authority would refuse as invalid is the client's error (400), not an outage. */
@@ -441,8 +468,22 @@ interface Vouched {
   startedAt: number
 }
 
+/**
+ * The authority could not decide (a fault, or a key for another hash): the client learnt nothing.
+ * The caller settles the attempt as `undecided`, or lets the context decide first.
+ */
+interface Undecided {
+  kind: 'undecided'
+  /** With the body hash, for auth-int. */
+  attempt: Attempt
+  refusal: Verdict
+}
+
 /** The authority verifies the request (an admitted attempt). */
-async function askAuthority(o: ResolvedOptions, a: Attempt): Promise<Vouched | Verdict> {
+async function askAuthority(
+  o: ResolvedOptions,
+  a: Attempt
+): Promise<Vouched | Undecided | Verdict> {
   let request = a.request
   if (request.qop === 'auth-int' && request.bodyHash === undefined) {
     const bodyHash = await hashBody(o, a)
@@ -452,9 +493,13 @@ async function askAuthority(o: ResolvedOptions, a: Attempt): Promise<Vouched | V
   // Milliseconds: a revocation in the same second as the login must still be ordered.
   const startedAt = Date.now()
   const answer = await a.io.authority.verify(toVerifyRequest(o.serverId, request, request.bodyHash))
+  const asked = { ...a, request }
   if (answer.result === 'fault') {
-    settle(o, a, 'undecided')
-    return authorityUnavailable(`authority_${answer.reason}`, DEFAULTS.retryAfterAuthorityFault)
+    const refusal = authorityUnavailable(
+      `authority_${answer.reason}`,
+      DEFAULTS.retryAfterAuthorityFault
+    )
+    return { kind: 'undecided', attempt: asked, refusal }
   }
   if (answer.result === 'denied') {
     // Counted when it was admitted: a wrong password, an unknown user, an algorithm the user's
@@ -462,10 +507,13 @@ async function askAuthority(o: ResolvedOptions, a: Attempt): Promise<Vouched | V
     return challengeFor('SEC_E_LOGON_DENIED', `authority_${answer.reason}`)
   }
   if (hashOf(answer.algorithm) !== hashOf(request.algorithm)) {
-    settle(o, a, 'undecided')
-    return authorityUnavailable('authority_wrong_algorithm', DEFAULTS.retryAfterAuthorityFault)
+    const refusal = authorityUnavailable(
+      'authority_wrong_algorithm',
+      DEFAULTS.retryAfterAuthorityFault
+    )
+    return { kind: 'undecided', attempt: asked, refusal }
   }
-  return { kind: 'vouched', attempt: { ...a, request }, answer, startedAt }
+  return { kind: 'vouched', attempt: asked, answer, startedAt }
 }
 
 /**

@@ -386,6 +386,45 @@ describe('clients that log in', () => {
     expect(authority.calls).toBe(calls + 1)
   })
 
+  it('during an authority outage, a session reaching a new isolate is left to its context', async () => {
+    const first = recordingGate()
+    const user = newUser('right')
+    const ipText = newIp()
+    const ip = { 'cf-connecting-ip': ipText }
+    let send = first.fetch
+    const alice = client((req) => send(req), user, 'right')
+    expect((await alice.fetch('/private/1', { headers: ip })).status).toBe(200)
+    await first.settled()
+    const before = await brakeRows(ipText, user)
+
+    authority.mode = 'down'
+    const second = recordingGate()
+    send = second.fetch
+    expect((await alice.fetch('/private/2', { headers: ip })).status).toBe(200)
+    await second.settled()
+    expect(second.admissions()).toBe(1)
+    expect(second.refunds()).toBe(1)
+    expect(second.contextCalls.map((c) => c.method)).toEqual(['verify'])
+    expect(await brakeRows(ipText, user)).toEqual(before)
+
+    // Strangers meanwhile: a first answer gets 503, touches nothing and is given back (a login
+    // during the outage). A later nc is left to the context too: the price of keeping sessions up
+    // is that, while the authority is down, such an answer reaches an object; finding none, it
+    // gets 503 and stays counted, so strangers do so only at the brakes' rate.
+    const stranger = recordingGate()
+    const guess = (nc: number) =>
+      answerChallenge(stranger.fetch, { user, password: 'guess', nc, ip: newIp() })
+    const atFirst = await guess(1)
+    expect(atFirst.status).toBe(503)
+    expect(stranger.contextCalls).toEqual([])
+    const later = await guess(2)
+    expect(later.status).toBe(503)
+    expect(stranger.contextCalls).toEqual([{ name: later.handle, method: 'verify' }])
+    await stranger.settled()
+    expect(stranger.admissions()).toBe(2)
+    expect(stranger.refunds()).toBe(1)
+  })
+
   it('a captured first request (nc=1) replayed after the login: refused, not given back, never forwarded', async () => {
     const g = recordingGate()
     const user = newUser('right')
