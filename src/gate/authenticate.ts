@@ -418,8 +418,9 @@ async function brakedFirst(o: ResolvedOptions, a: Attempt, w: Workspace): Promis
 
 /**
  * The authority could not answer a later answer on a fresh nonce: its context decides. Where
- * there is none (a later nc with no login behind it: a stranger's, all but surely), the attempt
- * stays counted, so that strangers reach objects during an outage only at the brakes' rate.
+ * there is no context at all (a later nc with no login behind it: a stranger's, all but surely),
+ * the attempt stays counted, so that strangers reach objects during an outage only at the brakes'
+ * rate; an ended session's is given back, as any undecided attempt.
  */
 async function contextDuringOutage(
   o: ResolvedOptions,
@@ -428,8 +429,11 @@ async function contextDuringOutage(
 ): Promise<Verdict> {
   const asked = await askContext(o, u.attempt, w)
   if (asked.kind !== 'ask') return asked
-  if (asked.answer.kind === 'ask_authority') return u.refusal
-  return fromAnswer(o, asked.attempt, asked.answer, w)
+  const { answer } = asked
+  if (answer.kind === 'ask_authority') {
+    return answer.reason === 'no_context' ? u.refusal : undecided(o, u)
+  }
+  return fromAnswer(o, asked.attempt, answer, w)
 }
 
 /** Whatever the authority would refuse as invalid is the client's error (400), not an outage. */
