@@ -4,6 +4,7 @@
  *
  * nonce  = base64url( version(1)=1 | keyId(1) | issuedAt(u32 BE, s) | serverIdLen(1) | serverId
  *                     | handle(16) | random(8) | mac(16) )                        47 + n bytes
+ *          the top bit of random's first byte is the `fresh` flag (a new handle, no context yet)
  * opaque = base64url( version(1)=1 | keyId(1) | handle(16) | mac(16) )            34 bytes
  * mac    = first 16 bytes of HMAC-SHA-256(secret, label | 0x00 | every byte before the mac),
  *          label "digest-gate nonce v1" / "digest-gate opaque v1" (domain separation).
@@ -34,9 +35,12 @@ export interface NonceFields {
   keyId: number
 }
 
-/** `valid`: minted by this gate under a key it holds; `expired` is judged separately (stale). */
+/**
+ * `valid`: minted by this gate under a key it holds; `expired` is judged separately (stale).
+ * `fresh`: minted for a bare challenge, with a new handle that names no context yet (MAC-covered).
+ */
 export type NonceCheck =
-  | ({ kind: 'valid'; expired: boolean; ageSeconds: number } & NonceFields)
+  | ({ kind: 'valid'; expired: boolean; ageSeconds: number; fresh: boolean } & NonceFields)
   | { kind: 'invalid'; reason: 'malformed' | 'bad_mac' | 'unknown_key' | 'wrong_server' | 'future' }
 
 export type OpaqueCheck =
@@ -46,6 +50,8 @@ export type OpaqueCheck =
 export const TOKEN_VERSION = 1
 export const HANDLE_BYTES = 16
 export const NONCE_RANDOM_BYTES = 8
+/** In the first byte of `random`: set in a nonce minted with a fresh handle. */
+export const NONCE_FRESH_BIT = 0x80
 export const MAC_BYTES = 16
 export const MAX_SERVER_ID_BYTES = 64
 /** A nonce issued further ahead than this (clock skew between isolates) is refused. */
@@ -72,8 +78,17 @@ export function isContextHandle(text: string): boolean {
 
 /** Imports HMAC keys once; the returned object is safe to cache per isolate. */
 export interface TokenMinter {
-  /** `now` in Unix seconds. Throws RangeError on a bad serverId/now, TypeError on a bad handle. */
-  mintNonce(fields: { serverId: string; handle: ContextHandle; now: number }): Promise<string>
+  /**
+   * `now` in Unix seconds; `fresh` when the handle is new (a bare challenge), so that an answer on
+   * it is known to name no context yet. Throws RangeError on a bad serverId/now, TypeError on a
+   * bad handle.
+   */
+  mintNonce(fields: {
+    serverId: string
+    handle: ContextHandle
+    now: number
+    fresh?: boolean
+  }): Promise<string>
   /** Throws TypeError on a malformed handle. */
   mintOpaque(handle: ContextHandle): Promise<string>
   /** `now` in Unix seconds. Never throws: every bad input is a reason. */
@@ -105,11 +120,11 @@ export async function createTokenMinter(keys: TokenKeys): Promise<TokenMinter> {
   // Tokens whose MAC verified, by their text: a session sends the same nonce and opaque with
   // every request, and a MAC (an HMAC over Web Crypto, a promise each) is the costliest check.
   // Only the MAC is remembered: age, server and expiry are checked again every time.
-  const verifiedNonces = new Map<string, NonceFields>()
+  const verifiedNonces = new Map<string, ParsedNonce>()
   const verifiedOpaques = new Map<string, Extract<OpaqueCheck, { kind: 'valid' }>>()
 
   return {
-    async mintNonce({ serverId, handle, now }) {
+    async mintNonce({ serverId, handle, now, fresh = false }) {
       const server = encodeServerId(serverId)
       const issuedAt = unixSeconds(now)
       const bytes = new Uint8Array(NONCE_MIN_BYTES - 1 + server.length)
@@ -123,6 +138,7 @@ export async function createTokenMinter(keys: TokenKeys): Promise<TokenMinter> {
       bytes.set(decodeHandle(handle), at)
       at += HANDLE_BYTES
       crypto.getRandomValues(bytes.subarray(at, at + NONCE_RANDOM_BYTES))
+      bytes[at] = ((bytes[at] as number) & ~NONCE_FRESH_BIT) | (fresh ? NONCE_FRESH_BIT : 0)
       at += NONCE_RANDOM_BYTES
       bytes.set(await mac(currentKey, NONCE_LABEL, bytes.subarray(0, at)), at)
       return encodeBase64Url(bytes)
@@ -147,7 +163,7 @@ export async function createTokenMinter(keys: TokenKeys): Promise<TokenMinter> {
         if (candidates === undefined) return { kind: 'invalid', reason: 'unknown_key' }
         if (!(await macMatchesAny(candidates, NONCE_LABEL, parsed.bytes)))
           return { kind: 'invalid', reason: 'bad_mac' }
-        fields = parsed.fields
+        fields = { ...parsed.fields, fresh: parsed.fresh }
         remember(verifiedNonces, nonce, fields)
       }
       if (fields.serverId !== expect.serverId) return { kind: 'invalid', reason: 'wrong_server' }
@@ -190,7 +206,11 @@ export function readNonceFields(nonce: string): NonceFields | undefined {
   return parseNonce(nonce)?.fields
 }
 
-function parseNonce(nonce: string): { fields: NonceFields; bytes: Uint8Array } | undefined {
+type ParsedNonce = NonceFields & { fresh: boolean }
+
+function parseNonce(
+  nonce: string
+): { fields: NonceFields; fresh: boolean; bytes: Uint8Array } | undefined {
   // Bound the work before decoding anything: base64url length of the largest nonce.
   if (nonce.length > Math.ceil((NONCE_MAX_BYTES * 4) / 3)) return undefined
   const bytes = decodeBase64Url(nonce)
@@ -214,7 +234,8 @@ function parseNonce(nonce: string): { fields: NonceFields; bytes: Uint8Array } |
     handle: encodeBase64Url(bytes.subarray(handleAt, handleAt + HANDLE_BYTES)),
     keyId: bytes[1] as number,
   }
-  return { fields, bytes }
+  const fresh = ((bytes[handleAt + HANDLE_BYTES] as number) & NONCE_FRESH_BIT) !== 0
+  return { fields, fresh, bytes }
 }
 
 function encodeServerId(serverId: string): Uint8Array {

@@ -38,7 +38,8 @@ export async function refusalResponse(
     return res
   }
   const stale = refusal.staleHandle !== undefined
-  // A stale answer keeps the client's context; anything else starts a new one.
+  // A stale answer keeps the client's context (it was verified); anything else starts a new one,
+  // whose nonce is marked fresh: an answer on it names no context until a login establishes one.
   const handle = refusal.staleHandle ?? newContextHandle()
   const res = await messageResponse(c, 401, o.unauthorizedMessage, {
     error: 'unauthorized',
@@ -70,7 +71,7 @@ async function messageResponse(
 /**
  * The WWW-Authenticate values for a context handle: one Digest challenge per algorithm, in the
  * given order, all sharing one nonce and one opaque (clients pair a nonce with an algorithm
- * loosely: docs/clients.md).
+ * loosely: docs/clients.md). Not stale = a new handle: the nonce is minted `fresh`.
  */
 async function challengeValues(
   o: ResolvedOptions,
@@ -81,7 +82,7 @@ async function challengeValues(
   stale: boolean
 ): Promise<string[]> {
   const [nonce, opaque] = await Promise.all([
-    minter.mintNonce({ serverId: o.serverId, handle, now }),
+    minter.mintNonce({ serverId: o.serverId, handle, now, fresh: !stale }),
     minter.mintOpaque(handle),
   ])
   return algorithms.map((algorithm) =>

@@ -3,6 +3,11 @@
  * against the offer, MAC-check nonce and opaque (no I/O), ask the security context, and where it
  * cannot decide, the initial authentication with the authority (admitted by the brakes); and the
  * periodic revalidation of an established context.
+ *
+ * An answer on a fresh nonce (a bare challenge's: its handle names no context yet) whose handle
+ * this isolate has not seen verified may be a stranger's: it is admitted by the brakes and
+ * verified by the authority before any security-context object is touched, so a stranger creates
+ * no object (on workerd, any call to an object creates its database file).
  */
 import type { VerifyRequest } from '../authority-protocol/v1.ts'
 import { validateVerifyRequest } from '../authority-protocol/validate.ts'
@@ -12,11 +17,12 @@ import { hashHex } from '../digest/hash.ts'
 import { parseAuthorization } from '../digest/header.ts'
 import type { TokenMinter } from '../digest/tokens.ts'
 import type { AlgorithmName, DigestCredentials } from '../digest/types.ts'
-import type { AuthorityClient } from './authority-client.ts'
+import type { AuthorityAnswer, AuthorityClient } from './authority-client.ts'
 import type { BrakeAttempt, BrakeStore } from './brake-policy.ts'
 import { precheck, responseMatches, rspauthFor } from './context-state.ts'
 import type { ClientFacts, ContextRequest, ContextStore, VerifyAnswer } from './context-types.ts'
 import type { IsolateContextCache } from './isolate-cache.ts'
+import type { KnownHandles } from './known-handles.ts'
 import { DEFAULTS } from './options.ts'
 import { uriMatchesTarget } from './request-path.ts'
 import type { ResolvedOptions } from './resolve-options.ts'
@@ -63,7 +69,9 @@ export interface Io {
 export interface Workspace {
   minter: TokenMinter
   isolateCache: IsolateContextCache
-  /** Authority calls in flight per context handle, in this isolate. */
+  /** Handles this isolate saw established or verified: their fresh nonces take the hot path. */
+  known: KnownHandles
+  /** Initial authentications in flight per context handle, in this isolate. */
   inflight: Map<string, Promise<Verdict>>
   /** This request's I/O. */
   io: Io
@@ -72,6 +80,8 @@ export interface Workspace {
 /** What the steps after parsing share. */
 interface Attempt {
   handle: string
+  /** The nonce was minted for a bare challenge (fresh handle). */
+  fresh: boolean
   request: ContextRequest
   credentials: DigestCredentials
   nonceAgeSeconds: number
@@ -106,6 +116,7 @@ async function authenticateCredentials(
 
   const attempt: Attempt = {
     handle: tokens.handle,
+    fresh: tokens.fresh,
     credentials: creds,
     nonceAgeSeconds: tokens.ageSeconds,
     incoming: req,
@@ -130,7 +141,16 @@ async function authenticateCredentials(
       binding: req.binding,
     },
   }
-  const asked = await askContext(o, attempt, w)
+  // Without brakes nothing can stop a stranger earlier: the context is asked first, as always.
+  if (attempt.fresh && w.io.brakes && !w.known.has(attempt.handle)) {
+    return unknownHandle(o, attempt, w)
+  }
+  return viaContext(o, attempt, w)
+}
+
+/** Steps 4 and 5: the context first (the hot path). */
+async function viaContext(o: ResolvedOptions, a: Attempt, w: Workspace): Promise<Verdict> {
+  const asked = await askContext(o, a, w)
   if (asked.kind !== 'ask') return asked
   return fromAnswer(o, asked.attempt, asked.answer, w)
 }
@@ -183,7 +203,14 @@ async function verifyTokens(
   now: number,
   minter: TokenMinter
 ): Promise<
-  | { kind: 'valid'; handle: string; issuedAt: number; expired: boolean; ageSeconds: number }
+  | {
+      kind: 'valid'
+      handle: string
+      issuedAt: number
+      expired: boolean
+      ageSeconds: number
+      fresh: boolean
+    }
   | Verdict
 > {
   const nonce = await minter.verifyNonce(creds.nonce, {
@@ -207,6 +234,7 @@ async function verifyTokens(
     issuedAt: nonce.issuedAt,
     expired: nonce.expired,
     ageSeconds: nonce.ageSeconds,
+    fresh: nonce.fresh,
   }
 }
 
@@ -248,9 +276,11 @@ async function fromAnswer(
   switch (answer.kind) {
     case 'verified':
       if (a.request.admitted) settle(o, a, 'succeeded')
+      remember(a, w)
       return accept(a, answer.principal, answer.rspauth, 'context')
     case 'revalidate':
       if (a.request.admitted) settle(o, a, 'succeeded')
+      remember(a, w)
       return revalidate(o, a, answer)
     // Verified by the cached key: the user is real, and may be named in the log.
     case 'stale':
@@ -302,17 +332,113 @@ async function coalescedInitialAuthentication(
     if (asked.kind !== 'ask') return asked
     if (asked.answer.kind !== 'ask_authority') return fromAnswer(o, asked.attempt, asked.answer, w)
   }
-  const attempt = initialAuthentication(o, a)
-  if (!inflight) {
-    w.inflight.set(a.handle, attempt)
-    attempt.finally(() => w.inflight.delete(a.handle)).catch(() => {})
+  return inflightFor(a.handle, w, initialAuthentication(o, a, w))
+}
+
+/** The first initial authentication of a handle in this isolate is the one others wait for. */
+function inflightFor(handle: string, w: Workspace, attempt: Promise<Verdict>): Promise<Verdict> {
+  if (!w.inflight.has(handle)) {
+    w.inflight.set(handle, attempt)
+    attempt.finally(() => w.inflight.delete(handle)).catch(() => {})
   }
   return attempt
 }
 
-async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Verdict> {
-  // Protocol v1 is validated apart from the header grammar: whatever the authority would refuse
-  // as invalid is the client's error (400), not an outage (503). The body is not hashed yet.
+/** The context cannot decide: the authority verifies the user, then the context is established. */
+async function initialAuthentication(
+  o: ResolvedOptions,
+  a: Attempt,
+  w: Workspace
+): Promise<Verdict> {
+  const unverifiable = checkVerifiable(o, a)
+  if (unverifiable) return unverifiable
+  const admitted = await admitOnce(o, a)
+  if (admitted.kind !== 'admitted') return admitted
+  const vouched = await askAuthority(o, admitted.attempt)
+  if (vouched.kind === 'undecided') return undecided(o, vouched)
+  if (vouched.kind !== 'vouched') return vouched
+  return establish(o, vouched, w)
+}
+
+/** Nothing was decided: the attempt is given back, and the client told to retry later. */
+function undecided(o: ResolvedOptions, u: Undecided): Verdict {
+  settle(o, u.attempt, 'undecided')
+  return u.refusal
+}
+
+/**
+ * An answer on a fresh nonce whose handle this isolate does not know: a login, a client that
+ * logged in on another isolate, a replay, or a stranger. Braked first, then verified by the
+ * authority; only a user the authority vouched for reaches the context.
+ */
+async function unknownHandle(o: ResolvedOptions, a: Attempt, w: Workspace): Promise<Verdict> {
+  const inflight = w.inflight.get(a.handle)
+  if (inflight) {
+    // A browser's parallel first requests: once the first one's login is through, the others
+    // are verified at the edge with no brake call.
+    await inflight.catch(() => {})
+    if (w.known.has(a.handle)) return viaContext(o, a, w)
+  }
+  return inflightFor(a.handle, w, brakedFirst(o, a, w))
+}
+
+async function brakedFirst(o: ResolvedOptions, a: Attempt, w: Workspace): Promise<Verdict> {
+  const unverifiable = checkVerifiable(o, a)
+  if (unverifiable) return unverifiable
+  const admitted = await admitOnce(o, a)
+  if (admitted.kind !== 'admitted') return admitted
+  const vouched = await askAuthority(o, admitted.attempt)
+  // A first answer (nc=1, or a single-use nonce) on a live nonce goes straight to establish: its
+  // nc check refuses a replay of it without writing anything. Any other answer may belong to a
+  // context established elsewhere, which then judges it as it judges every request (cached key,
+  // nc window, binding), without being rewritten by it.
+  const first = o.replay !== 'off' && !a.request.nonceExpired && (a.request.nc ?? 1) === 1
+  if (vouched.kind === 'undecided') {
+    // An authority outage must not end established sessions: a later answer is left to its
+    // context (admitted already), as before this order existed. Only then can a stranger's
+    // answer reach an object that does not exist: while the authority cannot answer.
+    return first ? undecided(o, vouched) : contextDuringOutage(o, vouched, w)
+  }
+  if (vouched.kind !== 'vouched') return vouched
+  if (first) return establish(o, vouched, w)
+  const asked = await askContext(o, vouched.attempt, w)
+  if (asked.kind !== 'ask') return asked
+  const { answer } = asked
+  if (answer.kind === 'ask_authority') return establish(o, vouched, w)
+  if (answer.kind === 'revalidate') {
+    // The authority has just vouched for the user: that was the revalidation.
+    settle(o, asked.attempt, 'succeeded')
+    remember(asked.attempt, w)
+    const { principal } = vouched.answer
+    await a.io.contexts.revalidated(a.handle, principal, a.request.now)
+    return accept(asked.attempt, principal, answer.rspauth, 'authority')
+  }
+  return fromAnswer(o, asked.attempt, answer, w)
+}
+
+/**
+ * The authority could not answer a later answer on a fresh nonce: its context decides. Where
+ * there is no context at all (a later nc with no login behind it: a stranger's, all but surely),
+ * the attempt stays counted, so that strangers reach objects during an outage only at the brakes'
+ * rate; an ended session's is given back, as any undecided attempt.
+ */
+async function contextDuringOutage(
+  o: ResolvedOptions,
+  u: Undecided,
+  w: Workspace
+): Promise<Verdict> {
+  const asked = await askContext(o, u.attempt, w)
+  if (asked.kind !== 'ask') return asked
+  const { answer } = asked
+  if (answer.kind === 'ask_authority') {
+    return answer.reason === 'no_context' ? u.refusal : undecided(o, u)
+  }
+  return fromAnswer(o, asked.attempt, answer, w)
+}
+
+/** Whatever the authority would refuse as invalid is the client's error (400), not an outage. */
+function checkVerifiable(o: ResolvedOptions, a: Attempt): Verdict | undefined {
+  // Protocol v1 is validated apart from the header grammar. The body is not hashed yet.
   const placeholder =
     a.request.qop === 'auth-int'
       ? '0'.repeat(hashOf(a.request.algorithm) === 'MD5' ? 32 : 64)
@@ -322,10 +448,48 @@ async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Ve
     const { field, message } = checked.error
     return invalidRequest(`unverifiable_${field || 'request'}`, message)
   }
+  return undefined
+}
+
+/** The attempt admitted by the brakes (once: an attempt the context had admitted is not asked). */
+async function admitOnce(
+  o: ResolvedOptions,
+  a: Attempt
+): Promise<{ kind: 'admitted'; attempt: Attempt } | Verdict> {
+  if (!a.io.brakes || a.request.admitted) return { kind: 'admitted', attempt: a }
   const refused = await admit(o, a)
   if (refused) return refused
+  return { kind: 'admitted', attempt: { ...a, request: { ...a.request, admitted: true } } }
+}
+
+/** What the authority vouched for: the user, with the session key to cache. */
+interface Vouched {
+  kind: 'vouched'
+  /** With the body hash, for auth-int. */
+  attempt: Attempt
+  answer: Extract<AuthorityAnswer, { result: 'ok' }>
+  /** When the authority was asked (Unix ms): a revocation after this moment wins. */
+  startedAt: number
+}
+
+/**
+ * The authority could not decide (a fault, or a key for another hash): the client learnt nothing.
+ * The caller settles the attempt as `undecided`, or lets the context decide first.
+ */
+interface Undecided {
+  kind: 'undecided'
+  /** With the body hash, for auth-int. */
+  attempt: Attempt
+  refusal: Verdict
+}
+
+/** The authority verifies the request (an admitted attempt). */
+async function askAuthority(
+  o: ResolvedOptions,
+  a: Attempt
+): Promise<Vouched | Undecided | Verdict> {
   let request = a.request
-  if (request.qop === 'auth-int') {
+  if (request.qop === 'auth-int' && request.bodyHash === undefined) {
     const bodyHash = await hashBody(o, a)
     if (bodyHash === undefined) return bodyTooLarge(o.maxAuthIntBody)
     request = { ...request, bodyHash }
@@ -333,9 +497,13 @@ async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Ve
   // Milliseconds: a revocation in the same second as the login must still be ordered.
   const startedAt = Date.now()
   const answer = await a.io.authority.verify(toVerifyRequest(o.serverId, request, request.bodyHash))
+  const asked = { ...a, request }
   if (answer.result === 'fault') {
-    settle(o, a, 'undecided')
-    return authorityUnavailable(`authority_${answer.reason}`, DEFAULTS.retryAfterAuthorityFault)
+    const refusal = authorityUnavailable(
+      `authority_${answer.reason}`,
+      DEFAULTS.retryAfterAuthorityFault
+    )
+    return { kind: 'undecided', attempt: asked, refusal }
   }
   if (answer.result === 'denied') {
     // Counted when it was admitted: a wrong password, an unknown user, an algorithm the user's
@@ -343,24 +511,38 @@ async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Ve
     return challengeFor('SEC_E_LOGON_DENIED', `authority_${answer.reason}`)
   }
   if (hashOf(answer.algorithm) !== hashOf(request.algorithm)) {
-    settle(o, a, 'undecided')
-    return authorityUnavailable('authority_wrong_algorithm', DEFAULTS.retryAfterAuthorityFault)
+    const refusal = authorityUnavailable(
+      'authority_wrong_algorithm',
+      DEFAULTS.retryAfterAuthorityFault
+    )
+    return { kind: 'undecided', attempt: asked, refusal }
   }
-  settle(o, a, 'succeeded')
+  return { kind: 'vouched', attempt: asked, answer, startedAt }
+}
+
+/**
+ * Cache the principal and key the authority returned. The attempt is given back to the brakes
+ * only once the context is established: a captured request the authority verifies again (a
+ * replay) is refused here (used nc, or another owner) and stays counted.
+ */
+async function establish(o: ResolvedOptions, v: Vouched, w: Workspace): Promise<Verdict> {
+  const { attempt: a, answer } = v
   const established = await a.io.contexts.establish(
     a.handle,
     {
-      ...request,
+      ...a.request,
       principal: answer.principal,
       sessionKey: answer.sessionKey,
-      startedAt,
+      startedAt: v.startedAt,
       client: a.incoming.client?.(),
     },
     o.policy
   )
   switch (established.kind) {
     case 'established':
-      return accept({ ...a, request }, answer.principal, established.rspauth, 'authority')
+      if (a.request.admitted) settle(o, a, 'succeeded')
+      remember(a, w)
+      return accept(a, answer.principal, established.rspauth, 'authority')
     case 'stale':
       return staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', a.handle)
     case 'replay':
@@ -370,6 +552,11 @@ async function initialAuthentication(o: ResolvedOptions, a: Attempt): Promise<Ve
     case 'revoked':
       return challengeFor('SEC_E_INVALID_HANDLE', 'context_revoked')
   }
+}
+
+/** A verified answer on a fresh nonce: its handle's next answers here take the hot path. */
+function remember(a: Attempt, w: Workspace): void {
+  if (a.fresh) w.known.add(a.handle)
 }
 
 /**

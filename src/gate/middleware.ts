@@ -21,6 +21,7 @@ import { clientBucket } from './client-bucket.ts'
 import type { Binding, ContextStore } from './context-types.ts'
 import type { DecisionLog, SspiCode } from './decision-log.ts'
 import { IsolateContextCache } from './isolate-cache.ts'
+import { KnownHandles } from './known-handles.ts'
 import { ContextStoreFullError } from './memory-contexts.ts'
 import type { DigestAuthOptions } from './options.ts'
 import { canonicalizePath, pathAndQuery } from './request-path.ts'
@@ -68,6 +69,7 @@ declare module 'hono' {
 export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
   const o = resolveOptions(options)
   const isolateCache = new IsolateContextCache()
+  const known = new KnownHandles()
   const inflight = new Map<string, Promise<Verdict>>()
   // The minter holds the imported HMAC keys: imported once per middleware, again after a failure.
   // Kept once ready: awaiting a promise that another request created costs workerd far more than
@@ -117,7 +119,7 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
           waitUntil: (p) => waitUntil(c, p),
           client: () => ({ address: o.clientIp(c), userAgent: c.req.header('user-agent') }),
         },
-        { minter: ready, isolateCache, inflight, io: meter }
+        { minter: ready, isolateCache, known, inflight, io: meter }
       ).catch(storeFault)
     }
     const decided = (entry: DecisionLog) => o.onDecision(entry, c)

@@ -96,6 +96,7 @@ describe('nonce', () => {
       issuedAt: NOW,
       handle,
       keyId: 1,
+      fresh: false,
     })
     const at = (now: number) => minter.verifyNonce(nonce, { ...EXPECT, now })
     expect(await at(NOW + 300)).toMatchObject({ kind: 'valid', expired: false, ageSeconds: 300 })
@@ -107,6 +108,57 @@ describe('nonce', () => {
       kind: 'invalid',
       reason: 'future',
     })
+  })
+
+  it('property: the fresh flag survives the round trip, in the top bit of random, MAC-covered', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ minLength: 1, maxLength: 16 }),
+        fc.integer({ min: 0, max: 0xffffffff }),
+        fc.boolean(),
+        async (serverId, now, fresh) => {
+          const handle = newContextHandle()
+          const nonce = await minter.mintNonce({ serverId, handle, now, fresh })
+          const expect_ = { serverId, now, lifetimeSeconds: 300 }
+          expect(await minter.verifyNonce(nonce, expect_)).toMatchObject({
+            kind: 'valid',
+            handle,
+            issuedAt: now,
+            fresh,
+          })
+          // The layout and what the authority reads stay as they were.
+          expect(readNonceFields(nonce)).toEqual({ serverId, issuedAt: now, handle, keyId: 1 })
+          const bytes = decodeBase64Url(nonce) as Uint8Array
+          const randomAt = 7 + new TextEncoder().encode(serverId).length + 16
+          expect(((bytes[randomAt] as number) & 0x80) !== 0).toBe(fresh)
+          // Flipping the flag (a stranger promoting or demoting a nonce) breaks the MAC.
+          bytes[randomAt] = (bytes[randomAt] as number) ^ 0x80
+          expect(await minter.verifyNonce(encodeBase64Url(bytes), expect_)).toEqual({
+            kind: 'invalid',
+            reason: 'bad_mac',
+          })
+        }
+      ),
+      { numRuns: 200 }
+    )
+  })
+
+  it('fresh or not, the other 63 bits of random stay random', async () => {
+    const handle = newContextHandle()
+    for (const fresh of [true, false]) {
+      const seen = new Set<string>()
+      let low = 0
+      for (let i = 0; i < 64; i++) {
+        const nonce = await minter.mintNonce({ serverId: SERVER, handle, now: NOW, fresh })
+        const bytes = decodeBase64Url(nonce) as Uint8Array
+        const random = bytes.subarray(7 + SERVER.length + 16, 7 + SERVER.length + 24)
+        seen.add(encodeBase64Url(random))
+        low |= (random[0] as number) & 0x7f
+      }
+      expect(seen.size).toBe(64)
+      // Each of the 7 low bits of the flag byte was set in some nonce: they are not fixed.
+      expect(low).toBe(0x7f)
+    }
   })
 
   it('two nonces for one handle at one second differ', async () => {
