@@ -25,6 +25,7 @@ import {
   installPeers,
 } from './fakes.ts'
 import { type FakeClock, fakeClock } from './support/clock.ts'
+import { createFirstReleaseTables } from './support/first-release-schema.ts'
 
 let authority: FakeAuthority
 let origin: FakeOrigin
@@ -312,18 +313,7 @@ describe('objects written by the first release', () => {
     await runInDurableObject(env.CONTEXTS.getByName(handle), (_instance, state) => {
       const sql = state.storage.sql
       // The schema and rows exactly as the first release wrote them.
-      sql.exec(`CREATE TABLE context (
-        id INTEGER PRIMARY KEY CHECK (id = 1), username TEXT NOT NULL, userhash INTEGER NOT NULL,
-        realm TEXT NOT NULL, principal TEXT NOT NULL, algorithm TEXT NOT NULL,
-        session_key TEXT NOT NULL, created INTEGER NOT NULL, last_used INTEGER NOT NULL,
-        verified_at INTEGER NOT NULL, expires INTEGER NOT NULL, idle_timeout INTEGER NOT NULL,
-        revoked INTEGER NOT NULL)`)
-      sql.exec(
-        'CREATE TABLE failures (ip TEXT PRIMARY KEY, count INTEGER NOT NULL, since INTEGER NOT NULL)'
-      )
-      sql.exec(
-        'CREATE TABLE nonces (nonce TEXT PRIMARY KEY, state BLOB NOT NULL, reserved INTEGER NOT NULL, expires INTEGER NOT NULL)'
-      )
+      createFirstReleaseTables(sql)
       sql.exec(
         `INSERT INTO context VALUES (1, 'alice', 0, 'digest-gate', ?, 'SHA-256', ?, ?, ?, ?, ?, 1800, 0)`,
         JSON.stringify({ name: 'alice', groups: ['admin'] }),

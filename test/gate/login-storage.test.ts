@@ -18,6 +18,7 @@ import {
   installPeers,
 } from './fakes.ts'
 import { fakeClock } from './support/clock.ts'
+import { createFirstReleaseTables } from './support/first-release-schema.ts'
 
 let authority: FakeAuthority
 
@@ -69,18 +70,7 @@ describe('a new context’s tables', () => {
       (instance, state) => {
         const sql = state.storage.sql
         // The tables as the first release created them.
-        sql.exec(`CREATE TABLE context (
-          id INTEGER PRIMARY KEY CHECK (id = 1), username TEXT NOT NULL, userhash INTEGER NOT NULL,
-          realm TEXT NOT NULL, principal TEXT NOT NULL, algorithm TEXT NOT NULL,
-          session_key TEXT NOT NULL, created INTEGER NOT NULL, last_used INTEGER NOT NULL,
-          verified_at INTEGER NOT NULL, expires INTEGER NOT NULL, idle_timeout INTEGER NOT NULL,
-          revoked INTEGER NOT NULL)`)
-        sql.exec(
-          'CREATE TABLE failures (ip TEXT PRIMARY KEY, count INTEGER NOT NULL, since INTEGER NOT NULL)'
-        )
-        sql.exec(
-          'CREATE TABLE nonces (nonce TEXT PRIMARY KEY, state BLOB NOT NULL, reserved INTEGER NOT NULL, expires INTEGER NOT NULL)'
-        )
+        createFirstReleaseTables(sql)
         const storage = (instance as unknown as { storage: { ensureTables(): void } }).storage
         storage.ensureTables()
         return columnsOf(sql)
