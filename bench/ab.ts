@@ -4,7 +4,8 @@
  * runs in a workerd process of its own, so the CPU per request of the gate alone is read from
  * /proc. For checking a performance change before proposing it (docs/performance.md).
  * Environment: AB_ROUNDS (default 4), AB_SECONDS (3), AB_REPLAY (comma list, default "off,window"),
- * AB_CONNECTIONS (8), AB_TMPFS=1 (Durable Object files on /dev/shm).
+ * AB_CONNECTIONS (8), AB_TMPFS=1 (Durable Object files on /dev/shm), AB_V8_FLAGS_A / AB_V8_FLAGS_B
+ * (V8's flags of that side's process instead of the default ones, space-separated; "" for none).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -25,6 +26,7 @@ const ROUNDS = Number(process.env.AB_ROUNDS ?? 4)
 const SECONDS = Number(process.env.AB_SECONDS ?? 3)
 const CONNECTIONS = Number(process.env.AB_CONNECTIONS ?? 8)
 const REPLAY = (process.env.AB_REPLAY ?? 'off,window').split(',')
+const v8Flags = (side: 'A' | 'B') => process.env[`AB_V8_FLAGS_${side}`]?.split(' ').filter(Boolean)
 /** AB_TMPFS=1: Durable Object files on /dev/shm (no fsync cost), to see the CPU alone. */
 const STORAGE_ROOT =
   process.env.AB_TMPFS === '1' ? mkdtempSync('/dev/shm/digest-gate-ab-') : undefined
@@ -105,7 +107,7 @@ async function main(): Promise<void> {
                 vars: { ...stack.gate.vars, REPLAY_MODE: replay },
               },
             ],
-            { dir }
+            { dir, v8Flags: v8Flags(name) }
           )
         )
         variants.push({ name, replay, port, gate, runs: [] })
