@@ -77,12 +77,12 @@ function readShape(config: string): WorkerShape {
 }
 
 /**
- * V8's flags for every workerd process started here. `--max-semi-space-size=2` (MiB): V8 grows
+ * V8's flags for every workerd process started here. `--max-semi-space-size=8` (MiB): V8 grows
  * its young generation up to 16 MiB a semi-space under load and keeps it, and workerd never runs
- * V8's idle-time GC, so what a busy spell grew stays resident; 2 MiB keeps a gate's heap near its
+ * V8's idle-time GC, so what a busy spell grew stays resident; 8 MiB keeps a gate's heap near its
  * live size (docs/performance.md, "Memory").
  */
-export const DEFAULT_V8_FLAGS: readonly string[] = ['--max-semi-space-size=2']
+export const DEFAULT_V8_FLAGS: readonly string[] = ['--max-semi-space-size=8']
 
 export interface WorkerdOptions {
   /** V8's own flags, for the whole process (workerd's `v8Flags`); default DEFAULT_V8_FLAGS. */

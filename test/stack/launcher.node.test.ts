@@ -96,8 +96,8 @@ describe('workerd configuration', () => {
 
   it("caps V8's young generation unless told otherwise", () => {
     const origin = { service: 'origin', config: CONFIGS.origin, script: '/o.js', port: 1, vars: {} }
-    expect(DEFAULT_V8_FLAGS).toEqual(['--max-semi-space-size=2'])
-    expect(workerdConfig([origin], '/')).toContain('v8Flags = ["--max-semi-space-size=2"],')
+    expect(DEFAULT_V8_FLAGS).toEqual(['--max-semi-space-size=8'])
+    expect(workerdConfig([origin], '/')).toContain('v8Flags = ["--max-semi-space-size=8"],')
     expect(workerdConfig([origin], '/', { v8Flags: ['--a', '--b=1'] })).toContain(
       'v8Flags = ["--a", "--b=1"],'
     )
