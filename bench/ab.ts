@@ -7,7 +7,8 @@
  * AB_CONNECTIONS (8), AB_TMPFS=1 (Durable Object files on /dev/shm; =B: only B's), AB_ROW=d: initial
  * authentications instead (row (d): each request answers a fresh challenge with nc=1, so the
  * authority is called and a context created; replay `window` unless AB_REPLAY says otherwise;
- * the authority's CPU per login is printed beside the gate's).
+ * the authority's CPU per login is printed beside the gate's), AB_V8_FLAGS_A / AB_V8_FLAGS_B
+ * (V8's flags of that side's process instead of the default ones, space-separated; "" for none).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -33,6 +34,7 @@ const ROW = process.env.AB_ROW === 'd' ? 'd' : 'c'
 const REPLAY = (process.env.AB_REPLAY ?? (ROW === 'd' ? 'window' : 'off,window')).split(',')
 /** Logins answered per second at most, to size each run's precomputed requests. */
 const MAX_LOGINS_PER_SECOND = 500
+const v8Flags = (side: 'A' | 'B') => process.env[`AB_V8_FLAGS_${side}`]?.split(' ').filter(Boolean)
 /**
  * AB_TMPFS=1: Durable Object files on /dev/shm (no fsync cost), to see the CPU alone; AB_TMPFS=B:
  * only B's, so that one build against itself shows what the disk costs.
@@ -153,7 +155,7 @@ async function main(): Promise<void> {
                 },
               },
             ],
-            { dir }
+            { dir, v8Flags: v8Flags(name) }
           )
         )
         variants.push({ name, replay, port, gate, runs: [] })

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { PROJECT_ROOT } from '../scripts/stack/paths.ts'
 import { freePort } from '../scripts/stack/ports.ts'
+import { Inspector } from './lib/inspector.ts'
 import { runLoadInThread } from './lib/load.ts'
 import { LOADS, prepareRow, ROWS } from './lib/rows.ts'
 import { SourceMap } from './lib/source-map.ts'
@@ -48,38 +49,6 @@ const SERVICE_BUNDLE: Record<string, string> = {
   'pass-through': 'passThrough',
   'pass-through-do': 'passThroughDo',
   'basic-auth': 'basicAuth',
-}
-
-class Inspector {
-  private next = 1
-  private readonly pending = new Map<number, (result: unknown) => void>()
-  private readonly socket: WebSocket
-  private constructor(socket: WebSocket) {
-    this.socket = socket
-    socket.addEventListener('message', (event) => {
-      const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown }
-      if (message.id !== undefined) this.pending.get(message.id)?.(message.result)
-    })
-  }
-
-  static async open(url: string): Promise<Inspector> {
-    const socket = new WebSocket(url)
-    await new Promise((resolve, reject) => {
-      socket.addEventListener('open', resolve, { once: true })
-      socket.addEventListener('error', reject, { once: true })
-    })
-    return new Inspector(socket)
-  }
-
-  send<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
-    const id = this.next++
-    this.socket.send(JSON.stringify({ id, method, params }))
-    return new Promise((resolve) => this.pending.set(id, resolve as (r: unknown) => void))
-  }
-
-  close(): void {
-    this.socket.close()
-  }
 }
 
 /** Where a frame's code comes from: a project directory, a package, or the runtime. */
@@ -185,15 +154,8 @@ async function main(): Promise<void> {
     const warm = await prepareRow(row, load, stack, BENCH_USER, { requests: 4000, initial: 200 })
     await runLoadInThread(warm.slice({ warmupMs: 0, durationMs: 1000 }))
     const plan = (await prepareRow(row, load, stack, BENCH_USER, budget)).slice(timing)
-    const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json()) as {
-      title?: string
-      id?: string
-      webSocketDebuggerUrl?: string
-    }[]
-    const target = targets.find((t) => t.id === service || t.title === service) ?? targets[0]
-    if (!target?.webSocketDebuggerUrl) throw new Error('no inspector target')
-    console.log(`[profile] profiling ${target.title ?? target.id} during (${rowId}) ${loadId}`)
-    const inspector = await Inspector.open(target.webSocketDebuggerUrl)
+    console.log(`[profile] profiling ${service} during (${rowId}) ${loadId}`)
+    const inspector = await Inspector.target(inspectorPort, service)
     await inspector.send('Profiler.enable')
     await inspector.send('Profiler.setSamplingInterval', { interval: 200 })
     await inspector.send('Profiler.start')

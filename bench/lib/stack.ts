@@ -206,6 +206,8 @@ export async function startBenchStack(options: {
       dir,
       onLine: decisions.onLine,
       inspectorPort: options.inspectorPort,
+      // BENCH_V8_FLAGS: V8's flags of the edge process instead of the default ones ("" for none).
+      v8Flags: process.env.BENCH_V8_FLAGS?.split(' ').filter(Boolean),
     })
     await start(edge)
     const edgeWorker = await edge

@@ -20,7 +20,7 @@ import { childEnv, PROJECT_ROOT, WRANGLER_CLI } from './paths.ts'
 import { freePort } from './ports.ts'
 import { type ManagedProcess, type OutputOptions, spawnManaged } from './process.ts'
 import { readDotenv } from './secrets.ts'
-import { workerdConfig } from './workerd-config.ts'
+import { type WorkerdOptions, workerdConfig } from './workerd-config.ts'
 
 export interface WorkerSpec {
   /** Output prefix, log file name and workerd service name: gate, authority, origin, gate-md5… */
@@ -239,7 +239,7 @@ export function startWorkerd(
     dir: string
     /** Opens V8's inspector on this port (bench/profile.ts). */
     inspectorPort?: number
-  }
+  } & WorkerdOptions
 ): Promise<RunningWorker> {
   const configFile = join(output.dir, `${name}.capnp`)
   const services = specs.map((spec) => ({
@@ -253,7 +253,7 @@ export function startWorkerd(
   for (const service of services) {
     if (service.durableObjectsDir) mkdirSync(service.durableObjectsDir, { recursive: true })
   }
-  writeFileSync(configFile, workerdConfig(services, output.dir), { mode: 0o600 })
+  writeFileSync(configFile, workerdConfig(services, output.dir, output), { mode: 0o600 })
   const args = ['serve', configFile]
   if (output.inspectorPort) args.push(`--inspector-addr=127.0.0.1:${output.inspectorPort}`)
   return launch(

@@ -76,8 +76,25 @@ function readShape(config: string): WorkerShape {
   }
 }
 
+/**
+ * V8's flags for every workerd process started here. `--max-semi-space-size=8` (MiB): V8 grows
+ * its young generation up to 16 MiB a semi-space under load and keeps it, and workerd never runs
+ * V8's idle-time GC, so what a busy spell grew stays resident; 8 MiB keeps a gate's heap near its
+ * live size (docs/performance.md, "Memory").
+ */
+export const DEFAULT_V8_FLAGS: readonly string[] = ['--max-semi-space-size=8']
+
+export interface WorkerdOptions {
+  /** V8's own flags, for the whole process (workerd's `v8Flags`); default DEFAULT_V8_FLAGS. */
+  v8Flags?: readonly string[]
+}
+
 /** The configuration text; `configDir` is where it will be written (embeds are relative). */
-export function workerdConfig(workers: WorkerdService[], configDir: string): string {
+export function workerdConfig(
+  workers: WorkerdService[],
+  configDir: string,
+  options: WorkerdOptions = {}
+): string {
   const services: string[] = []
   const sockets: string[] = []
   for (const w of workers) {
@@ -126,6 +143,7 @@ export function workerdConfig(workers: WorkerdService[], configDir: string): str
     `  services = [\n    ${services.join(',\n    ')}\n  ],`,
     `  sockets = [\n    ${sockets.join(',\n    ')}\n  ],`,
     '  logging = (structuredLogging = true),',
+    `  v8Flags = [${(options.v8Flags ?? DEFAULT_V8_FLAGS).map(text).join(', ')}],`,
     ');',
     '',
   ].join('\n')

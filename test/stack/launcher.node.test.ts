@@ -10,7 +10,7 @@ import { launch, structuredLogText } from '../../scripts/stack/launcher.ts'
 import { CONFIGS, DEMO_ROUTES, LOCAL_SERVER_ID } from '../../scripts/stack/paths.ts'
 import { freePort } from '../../scripts/stack/ports.ts'
 import { stackWorkers } from '../../scripts/stack/stack.ts'
-import { workerdConfig } from '../../scripts/stack/workerd-config.ts'
+import { DEFAULT_V8_FLAGS, workerdConfig } from '../../scripts/stack/workerd-config.ts'
 
 /** A tiny HTTP server: answers its pid, says when it listens. */
 const SERVER = `
@@ -92,6 +92,16 @@ describe('workerd configuration', () => {
     expect(() => workerdConfig([gate], '/')).toThrow(/Durable Objects need a directory/)
     const authority = { ...gate, service: 'authority', config: CONFIGS.authority }
     expect(() => workerdConfig([authority], '/')).toThrow(/KV bindings need Miniflare/)
+  })
+
+  it("caps V8's young generation unless told otherwise", () => {
+    const origin = { service: 'origin', config: CONFIGS.origin, script: '/o.js', port: 1, vars: {} }
+    expect(DEFAULT_V8_FLAGS).toEqual(['--max-semi-space-size=8'])
+    expect(workerdConfig([origin], '/')).toContain('v8Flags = ["--max-semi-space-size=8"],')
+    expect(workerdConfig([origin], '/', { v8Flags: ['--a', '--b=1'] })).toContain(
+      'v8Flags = ["--a", "--b=1"],'
+    )
+    expect(workerdConfig([origin], '/', { v8Flags: [] })).toContain('v8Flags = [],')
   })
 
   it("turns workerd's structured log lines into their messages", () => {
