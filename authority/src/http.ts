@@ -1,6 +1,7 @@
 /** HTTP plumbing of the authority: bounded body reading, bearer tokens, JSON responses. */
 import { timingSafeEqualString } from '../../src/digest/algorithms.ts'
 import { encodeBase64Url } from '../../src/digest/base64url.ts'
+import { readBodyUpTo } from '../../src/digest/bounded-body.ts'
 import type { BodyRead } from './verify.ts'
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
@@ -41,27 +42,8 @@ export async function readJsonBody(request: Request, limit: number): Promise<Bod
   } as const
   const declared = Number(request.headers.get('Content-Length') ?? '0')
   if (declared > limit) return tooLarge
-  const chunks: Uint8Array[] = []
-  let size = 0
-  if (request.body !== null) {
-    const reader = request.body.getReader()
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      size += value.byteLength
-      if (size > limit) {
-        await reader.cancel().catch(() => {})
-        return tooLarge
-      }
-      chunks.push(value)
-    }
-  }
-  const bytes = new Uint8Array(size)
-  let at = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, at)
-    at += chunk.byteLength
-  }
+  const bytes = await readBodyUpTo(request.body, limit)
+  if (bytes === undefined) return tooLarge
   let text: string
   try {
     text = strictUtf8.decode(bytes)

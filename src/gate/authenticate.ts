@@ -12,6 +12,7 @@
 import type { VerifyRequest } from '../authority-protocol/v1.ts'
 import { validateVerifyRequest } from '../authority-protocol/validate.ts'
 import { hashOf } from '../digest/algorithms.ts'
+import { readBodyUpTo } from '../digest/bounded-body.ts'
 import { DigestError } from '../digest/errors.ts'
 import { hashHex } from '../digest/hash.ts'
 import { parseAuthorization } from '../digest/header.ts'
@@ -702,28 +703,8 @@ async function countFailure(o: ResolvedOptions, a: Attempt): Promise<Verdict | u
 async function hashBody(o: ResolvedOptions, a: Attempt): Promise<string | undefined> {
   const limit = o.maxAuthIntBody
   if (a.incoming.contentLength !== undefined && a.incoming.contentLength > limit) return undefined
-  const body = a.incoming.body()
-  const chunks: Uint8Array[] = []
-  let size = 0
-  if (body !== null) {
-    const reader = body.getReader()
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      size += value.byteLength
-      if (size > limit) {
-        await reader.cancel().catch(() => {})
-        return undefined
-      }
-      chunks.push(value)
-    }
-  }
-  const bytes = new Uint8Array(size)
-  let at = 0
-  for (const chunk of chunks) {
-    bytes.set(chunk, at)
-    at += chunk.byteLength
-  }
+  const bytes = await readBodyUpTo(a.incoming.body(), limit)
+  if (bytes === undefined) return undefined
   return hashHex(hashOf(a.request.algorithm), bytes)
 }
 
