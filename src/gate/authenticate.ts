@@ -276,12 +276,10 @@ async function fromAnswer(
 ): Promise<Verdict> {
   switch (answer.kind) {
     case 'verified':
-      if (a.request.admitted) settle(o, a, 'succeeded')
-      remember(a, w)
+      verified(o, a, w)
       return accept(a, answer.principal, answer.rspauth, 'context')
     case 'revalidate':
-      if (a.request.admitted) settle(o, a, 'succeeded')
-      remember(a, w)
+      verified(o, a, w)
       return revalidate(o, a, answer)
     // Verified by the cached key: the user is real, and may be named in the log.
     case 'stale':
@@ -408,8 +406,7 @@ async function brakedFirst(o: ResolvedOptions, a: Attempt, w: Workspace): Promis
   if (answer.kind === 'ask_authority') return establish(o, vouched, w)
   if (answer.kind === 'revalidate') {
     // The authority has just vouched for the user: that was the revalidation.
-    settle(o, asked.attempt, 'succeeded')
-    remember(asked.attempt, w)
+    verified(o, asked.attempt, w)
     const { principal } = vouched.answer
     await a.io.contexts.revalidated(a.handle, principal, a.request.now)
     return accept(asked.attempt, principal, answer.rspauth, 'authority')
@@ -541,8 +538,7 @@ async function establish(o: ResolvedOptions, v: Vouched, w: Workspace): Promise<
   )
   switch (established.kind) {
     case 'established':
-      if (a.request.admitted) settle(o, a, 'succeeded')
-      remember(a, w)
+      verified(o, a, w)
       return accept(a, answer.principal, established.rspauth, 'authority')
     case 'stale':
       return staleFor('SEC_E_CONTEXT_EXPIRED', 'nonce_expired', a.handle)
@@ -555,8 +551,12 @@ async function establish(o: ResolvedOptions, v: Vouched, w: Workspace): Promise<
   }
 }
 
-/** A verified answer on a fresh nonce: its handle's next answers here take the hot path. */
-function remember(a: Attempt, w: Workspace): void {
+/**
+ * The user is verified: an admitted attempt is given back to the brakes, and a fresh nonce's
+ * handle takes the hot path in this isolate from now on.
+ */
+function verified(o: ResolvedOptions, a: Attempt, w: Workspace): void {
+  if (a.request.admitted) settle(o, a, 'succeeded')
   if (a.fresh) w.known.add(a.handle)
 }
 
