@@ -38,6 +38,7 @@ import {
   initialAuthorization,
   rawGet,
 } from './lib/requests.ts'
+import { fetchChallenges } from './lib/rows.ts'
 import { MIB, openFiles, treeRss } from './lib/rss.ts'
 
 const USER: Credentials = { username: 'bob', password: 'builder' }
@@ -70,22 +71,6 @@ const log = (message: string) => console.log(`[memory] ${message}`)
 const mib = (bytes: number) => (bytes / MIB).toFixed(0)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** `n` fresh challenges (WWW-Authenticate of 401s). */
-async function challenges(port: number, n: number): Promise<string[]> {
-  const result = await runLoadInThread({
-    host: '127.0.0.1',
-    port,
-    connections: 8,
-    queues: [[rawGet(port, BENCH_PATH)]],
-    assignment: 'shared',
-    repeat: true,
-    warmupMs: 0,
-    durationMs: PHASE_MS,
-    capture: { header: 'www-authenticate', limit: n },
-  })
-  return result.captured
-}
-
 /** `n` initial authentications, each creating a security context; how many were answered 200. */
 async function logins(
   port: number,
@@ -98,7 +83,7 @@ async function logins(
   for (let done = 0; done < n; done += BATCH) {
     const size = Math.min(BATCH, n - done)
     const requests: string[] = []
-    for (const challenge of await challenges(port, size)) {
+    for (const challenge of await fetchChallenges(port, size)) {
       requests.push(
         rawGet(port, BENCH_PATH, {
           Authorization: await initialAuthorization(challenge, url, USER),
