@@ -11,8 +11,7 @@ import puppeteer, { type Browser } from 'puppeteer-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type ClientAdapter, describeClientSuite } from './support/client-suite.ts'
 import { e2e } from './support/context.ts'
-import { expectForwardedAs, parseEcho } from './support/echo.ts'
-import { record } from './support/record.ts'
+import { expectParallelFetchesPreemptive } from './support/parallel-fetches.ts'
 import { startRecorder } from './support/recorder.ts'
 import { ALICE } from './support/users.ts'
 
@@ -88,36 +87,14 @@ describe('firefox: a page and its parallel same-origin requests', () => {
       await page.authenticate({ username: ALICE.name, password: ALICE.password })
       const loaded = await page.goto(`${recorder.url}/private/app/index`)
       expect(loaded?.status()).toBe(200)
-      // Only the app's directory: the browser also fetches /favicon.ico, outside the protection
-      // space of the page.
-      const appChallenges = () =>
-        recorder.exchanges.filter((e) => e.path.startsWith('/private/app/') && e.status === 401)
-      expect(appChallenges()).toHaveLength(1)
-
-      const results = await page.evaluate(async () => {
-        const paths = Array.from({ length: 8 }, (_, i) => `/private/app/item-${i}`)
-        return Promise.all(
-          paths.map(async (path) => {
-            const response = await fetch(path, { cache: 'no-store' })
-            return { status: response.status, body: await response.text() }
-          })
-        )
-      })
-      expect(results.map((r) => r.status)).toEqual(Array(8).fill(200))
-      for (const result of results) expectForwardedAs(parseEcho(result.body), ALICE.name)
-      // No second challenge: every fetch was answered preemptively and accepted.
-      expect(appChallenges()).toHaveLength(1)
-      const fetched = recorder.exchanges.filter((e) => e.path.startsWith('/private/app/item-'))
-      expect(fetched).toHaveLength(8)
-      expect(fetched.every((e) => e.digest?.algorithm === 'SHA-256')).toBe(true)
-      const ncs = fetched.map((e) => Number.parseInt(e.digest?.nc ?? '', 16))
-      record({
-        kind: 'check',
-        client: 'firefox',
-        check: 'page load, then 8 parallel fetches: all 200, no second 401',
-        ok: true,
-        detail: `nc in arrival order: ${ncs.join(' ')}`,
-      })
+      await expectParallelFetchesPreemptive(
+        'firefox',
+        recorder,
+        (fn) => page.evaluate(fn),
+        (fetched) => {
+          expect(fetched.every((e) => e.digest?.algorithm === 'SHA-256')).toBe(true)
+        }
+      )
     } finally {
       await context.close()
       await recorder.close()
