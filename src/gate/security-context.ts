@@ -107,6 +107,10 @@ export class SecurityContext extends DurableObject {
     this.calls++
     this.lastCall = Date.now()
     if (policy) this.releaseAfterMs = policy.releaseAfter ? policy.releaseAfter * 1000 : undefined
+    // Also where no nc state changes (replay off, a refusal): the object goes once quiet.
+    if (this.releaseAfterMs !== undefined && this.flushTimer === undefined) {
+      this.flushAfter(this.releaseAfterMs)
+    }
   }
 
   verify(req: ContextRequest, policy: ContextPolicy): VerifyAnswer {

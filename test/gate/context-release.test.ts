@@ -183,6 +183,16 @@ describe('a quiet security context is released once its nc state is written', ()
     }
   })
 
+  it('replay off (no nc state): the context object is released all the same', async () => {
+    const g = gateWith([], [], { REPLAY_MODE: 'off' })
+    const alice = client(g, 'alice', 'wonderland')
+    expect((await alice.fetch('/private/f/1')).status).toBe(200)
+    const handle = handleOf(alice.sent.at(-1)?.authorization ?? '')
+    await release(handle)
+    expect((await alice.fetch('/private/f/2')).status).toBe(200)
+    expect(alice.sent.filter((s) => s.status === 401)).toHaveLength(1)
+  })
+
   it('requests racing the release are each answered once: fresh ncs accepted, replays refused', async () => {
     let released = 0
     for (const delay of [0, 0, 1, 1, 2, 3, 5, 8]) {
