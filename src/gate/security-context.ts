@@ -64,7 +64,7 @@ export class SecurityContext extends DurableObject {
         this.lastNcChange = Date.now()
         if (this.flushTimer !== undefined && this.flushAt <= this.lastNcChange + NC_FLUSH_MS) return
         // None, or one waiting to release the object later than this flush is due.
-        clearTimeout(this.flushTimer)
+        if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
         this.flushAfter(NC_FLUSH_MS)
       },
     },
