@@ -42,6 +42,8 @@ describe('readConfig', () => {
       maxAuthIntBody: 1024 * 1024,
       binding: 'none',
     })
+    // The Durable Object contexts get it with every call.
+    expect(o.policy.releaseAfter).toBe(2)
     expect(c.brakes).toEqual({ policy: {} })
     expect(c.forward.headers).toEqual({
       user: 'x-auth-user',
