@@ -18,7 +18,10 @@
  * wrangler.toml of another gate build), MEMORY_CONSOLE=0 (no operator's console), MEMORY_V8_FLAGS (V8's flags instead of the default ones,
  * space-separated, "" for none); MEMORY_INSPECT=1 (the V8 heap through the inspector, and the RSS
  * after a forced full GC at the end), with MEMORY_GC_MS (a forced full GC that often during the
- * logins: a diagnosis, not a setting).
+ * logins: a diagnosis, not a setting); MEMORY_REOPEN (0: sessions that, at the end, answer one
+ * request after a pause of MEMORY_REOPEN_PAUSE_MS (3000: their contexts have gone quiet) and one
+ * right after, MEMORY_REOPEN_ROUNDS times (5): the latency and gate CPU of each kind, i.e. what
+ * re-opening a released context costs against a resident one).
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -28,6 +31,7 @@ import { type RunningWorker, startMiniflare, startWorkerd } from '../scripts/sta
 import { PROJECT_ROOT } from '../scripts/stack/paths.ts'
 import { freePort, freePorts } from '../scripts/stack/ports.ts'
 import { prepareStack, stackWorkers } from '../scripts/stack/stack.ts'
+import { createDigestClient } from '../src/digest/client.ts'
 import { cpuBetween, sampleCpu } from './lib/cpu.ts'
 import { Inspector } from './lib/inspector.ts'
 import { runLoadInThread } from './lib/load.ts'
@@ -58,6 +62,9 @@ const IDLE_SECONDS = count('MEMORY_IDLE_SECONDS', 120, 3600)
 const SESSIONS = count('MEMORY_SESSIONS', 32, 256)
 const SESSION_REQUESTS = count('MEMORY_SESSION_REQUESTS', 16_000, 1_000_000)
 const WARMUP_LOGINS = count('MEMORY_WARMUP_LOGINS', 300, 10_000)
+const REOPEN_SESSIONS = count('MEMORY_REOPEN', 0, 1000)
+const REOPEN_PAUSE_MS = count('MEMORY_REOPEN_PAUSE_MS', 3000, 60_000)
+const REOPEN_ROUNDS = count('MEMORY_REOPEN_ROUNDS', 5, 100)
 /** MEMORY_INSPECT=1: also the V8 heap of the gate (its inspector), and RSS after a forced GC. */
 const INSPECT = process.env.MEMORY_INSPECT === '1'
 /** Logins per batch: challenges fetched, answered, sent on 8 connections. */
@@ -128,6 +135,52 @@ async function sessionRequests(port: number, sessions: number, total: number, pi
   })
   const cpuMs = cpuBetween(before, sampleCpu(pid))?.edgeMs
   return { ok: result.statuses['200'] ?? 0, sent: result.sent, cpuMs }
+}
+
+/**
+ * Sessions that pause between bursts (a browser): after each pause one request per session, then
+ * one more right away; one at a time, so the gate's CPU falls to the kind being measured.
+ */
+async function reopenCost(port: number, sessions: number, pid?: number): Promise<void> {
+  const url = `http://127.0.0.1:${port}${BENCH_PATH}`
+  const clients = []
+  for (let i = 0; i < sessions; i++) {
+    const c = createDigestClient(USER)
+    const res = await c.fetch(url)
+    await res.arrayBuffer()
+    if (res.status !== 200) throw new Error(`establishing session ${i}: ${res.status}`)
+    clients.push(c)
+  }
+  const kinds = ['after a pause', 'right after'] as const
+  const ms = new Map(kinds.map((k) => [k, [] as number[]]))
+  const cpu = new Map(kinds.map((k) => [k, 0]))
+  for (let round = 0; round < REOPEN_ROUNDS; round++) {
+    await sleep(REOPEN_PAUSE_MS)
+    for (const kind of kinds) {
+      const headers = await Promise.all(clients.map((c) => c.authorizationFor('GET', url)))
+      const before = sampleCpu(pid)
+      for (const authorization of headers) {
+        const t = performance.now()
+        const res = await fetch(url, { headers: { authorization: authorization ?? '' } })
+        await res.arrayBuffer()
+        ms.get(kind)?.push(performance.now() - t)
+        if (res.status !== 200) throw new Error(`a session request ${kind}: ${res.status}`)
+      }
+      cpu.set(
+        kind,
+        (cpu.get(kind) ?? 0) + (cpuBetween(before, sampleCpu(pid))?.edgeMs ?? Number.NaN)
+      )
+    }
+  }
+  for (const kind of kinds) {
+    const sorted = (ms.get(kind) ?? []).sort((a, b) => a - b)
+    const at = (p: number) => (sorted[Math.floor((sorted.length - 1) * p)] ?? 0).toFixed(2)
+    const n = sorted.length
+    log(
+      `re-open: ${n} requests ${kind}: latency median ${at(0.5)} ms, p90 ${at(0.9)} ms; ` +
+        `gate CPU ${((cpu.get(kind) ?? 0) / n).toFixed(3)} ms per request`
+    )
+  }
 }
 
 async function main(): Promise<void> {
@@ -248,6 +301,7 @@ async function main(): Promise<void> {
       )
     }
     const idle = rss()
+    if (REOPEN_SESSIONS > 0) await reopenCost(gatePort, REOPEN_SESSIONS, pid)
     if (inspector) {
       await inspector.send('HeapProfiler.collectGarbage')
       await sleep(5000)

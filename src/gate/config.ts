@@ -48,6 +48,7 @@ const AUTH_VARS = {
   REVALIDATE_AFTER: ['revalidateAfter', int(1)],
   REVALIDATE_GRACE: ['revalidateGrace', int(0)],
   AUTH_INT_MAX_BODY: ['maxAuthIntBody', int(1)],
+  CONTEXT_RELEASE_AFTER: ['contextReleaseAfter', secondsOrOff(2)],
   BINDING: ['binding', oneOf(['none', 'address', 'client-cert'])],
   LOG_LEVEL: ['logLevel', oneOf(['all', 'logins', 'denials', 'off'])],
 } as const satisfies Record<string, readonly [keyof DigestAuthOptions, Parse<unknown>]>
@@ -287,6 +288,18 @@ function url(v: string, name: string): string {
     return v
   } catch {
     throw new ConfigError(`${name} must be an http(s) URL, got ${JSON.stringify(v)}`)
+  }
+}
+
+/** Seconds (an integer >= min), or `off`. */
+function secondsOrOff(min: number): Parse<number | false> {
+  return (v, name) => {
+    const n = Number(v)
+    if (v === 'off') return false
+    if (!Number.isInteger(n) || n < min) {
+      throw new ConfigError(`${name} must be off or an integer >= ${min}, got ${JSON.stringify(v)}`)
+    }
+    return n
   }
 }
 

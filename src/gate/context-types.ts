@@ -24,6 +24,8 @@ export interface ContextPolicy {
    */
   freeMismatches: number
   brakes: boolean
+  /** Seconds without requests before a context's object leaves memory; false/unset: the runtime's. */
+  releaseAfter?: number | false
 }
 
 /** The cached security context: who authenticated, and the session key that verifies them. */

@@ -91,6 +91,12 @@ interface CommonOptions {
   /** Largest body hashed for `qop=auth-int`, in bytes; larger ones get 413. @default 1048576 */
   maxAuthIntBody?: number
   /**
+   * Seconds a security context's Durable Object goes without requests before it leaves memory,
+   * its nc state written first (at least 2, the quiet spell that writes it); `false`: when the
+   * runtime evicts it (workerd: after 10 s). Durable Object contexts only. @default 2
+   */
+  contextReleaseAfter?: number | false
+  /**
    * Bind each context to the channel it was established on: `address` (the client's brake
    * bucket) or `client-cert` (the mTLS client certificate's fingerprint; no certificate, no
    * login). A request from another channel gets a fresh 401, never verified. @default 'none'
@@ -168,6 +174,7 @@ export const DEFAULTS = {
   revalidateAfter: 600,
   revalidateGrace: 3600,
   maxAuthIntBody: 1024 * 1024,
+  contextReleaseAfter: 2 as number | false,
   binding: 'none' as Binding,
   passPreflights: true,
   logLevel: 'logins' as LogLevel,

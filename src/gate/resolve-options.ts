@@ -56,6 +56,7 @@ export function resolveOptions(options: DigestAuthOptions): ResolvedOptions {
     revalidateAfter: DEFAULTS.revalidateAfter,
     revalidateGrace: DEFAULTS.revalidateGrace,
     maxAuthIntBody: DEFAULTS.maxAuthIntBody,
+    contextReleaseAfter: DEFAULTS.contextReleaseAfter,
     binding: DEFAULTS.binding,
     passPreflights: DEFAULTS.passPreflights,
     logLevel: DEFAULTS.logLevel,
@@ -80,6 +81,9 @@ export function resolveOptions(options: DigestAuthOptions): ResolvedOptions {
   }
   if (!(o.nextnonceLead >= 0)) fail('nextnonceLead must be >= 0')
   if (!(o.revalidateGrace >= 0)) fail('revalidateGrace must be >= 0')
+  if (o.contextReleaseAfter !== false && !(o.contextReleaseAfter >= 2)) {
+    fail('contextReleaseAfter must be false or a number >= 2')
+  }
   const hasUsers = options.users !== undefined
   if (hasUsers === (options.authority !== undefined)) fail('give either users or an authority')
   if (hasUsers && typeof options.users === 'function' && o.userhash) {
@@ -106,6 +110,7 @@ export function resolveOptions(options: DigestAuthOptions): ResolvedOptions {
       revalidateAfter: o.revalidateAfter,
       brakes: brakes !== false,
       freeMismatches: brakes ? DEFAULTS.freeMismatchesWithBrakes : DEFAULTS.maxContextFailures,
+      releaseAfter: o.contextReleaseAfter,
     },
   }
 }

@@ -32,6 +32,9 @@ import { type UserContexts, userContextsName } from './user-contexts.ts'
 /** Once a nonce has been quiet this long its exact nc state is written (ContextState.flushNcState). */
 const NC_FLUSH_MS = 2000
 
+/** Why a context object reset itself: it had gone quiet and its state was all in storage. */
+const RELEASED = 'digest-gate: quiet security context released'
+
 /** A guesser cycling buckets cannot grow one context without bound: the oldest rows go first. */
 const MAX_FAILURE_ROWS = 256
 
@@ -42,8 +45,16 @@ export class SecurityContext extends DurableObject {
   private readonly storage = new SqliteContextStorage(this.ctx.storage.sql)
   private alarmAt: number | undefined
   private flushTimer: ReturnType<typeof setTimeout> | undefined
+  /** When the pending timer fires (ms). */
+  private flushAt = 0
   /** When the nc state last changed (ms). */
   private lastNcChange = 0
+  /** Calls begun (RPCs and alarms), and when the last one began (ms): a release waits for quiet. */
+  private calls = 0
+  private lastCall = 0
+  /** The policy's releaseAfter in ms, as the last call said; undefined: the runtime evicts. */
+  private releaseAfterMs: number | undefined
+  private sweeping = false
   private readonly state = new ContextState(
     this.storage,
     {
@@ -51,36 +62,75 @@ export class SecurityContext extends DurableObject {
       // One timer per quiet spell, not one per request: it looks again when it fires.
       flushSoon: () => {
         this.lastNcChange = Date.now()
-        if (this.flushTimer === undefined) this.flushAfter(NC_FLUSH_MS)
+        if (this.flushTimer !== undefined && this.flushAt <= this.lastNcChange + NC_FLUSH_MS) return
+        // None, or one waiting to release the object later than this flush is due.
+        if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
+        this.flushAfter(NC_FLUSH_MS)
       },
     },
     // The operator's console, where the worker serves one: told of starts, uses and ends.
     sessionReporter(this.ctx, this.env)
   )
 
+  /** After a quiet spell: the nc state is written, then (releaseAfterMs) the object released. */
   private flushAfter(ms: number): void {
+    this.flushAt = Date.now() + ms
     this.flushTimer = setTimeout(() => {
       this.flushTimer = undefined
-      const quiet = Date.now() - this.lastNcChange
-      if (quiet >= NC_FLUSH_MS) this.state.flushNcState()
-      else this.flushAfter(NC_FLUSH_MS - quiet)
+      const now = Date.now()
+      const ncQuiet = now - this.lastNcChange
+      if (ncQuiet < NC_FLUSH_MS) return this.flushAfter(NC_FLUSH_MS - ncQuiet)
+      this.state.flushNcState()
+      if (this.releaseAfterMs === undefined) return
+      const quiet = now - this.lastCall
+      if (quiet < this.releaseAfterMs) return this.flushAfter(this.releaseAfterMs - quiet)
+      void this.release()
     }, ms)
   }
 
+  /**
+   * Leave memory now rather than after workerd's 10 s without requests: on plain workerd a resident
+   * object's native memory sets the process's high-water mark, which is never given back. Only
+   * once its state is written and durable, and when no call began meanwhile: a call that meets the
+   * reset has then not run here, and the store sends it again to a fresh instance, which reads
+   * everything from storage.
+   */
+  private async release(): Promise<void> {
+    const calls = this.calls
+    if (this.sweeping) return
+    await this.ctx.storage.sync()
+    if (this.calls !== calls) return
+    this.ctx.abort(RELEASED)
+  }
+
+  private begin(policy?: ContextPolicy): void {
+    this.calls++
+    this.lastCall = Date.now()
+    if (policy) this.releaseAfterMs = policy.releaseAfter ? policy.releaseAfter * 1000 : undefined
+    // Also where no nc state changes (replay off, a refusal): the object goes once quiet.
+    if (this.releaseAfterMs !== undefined && this.flushTimer === undefined) {
+      this.flushAfter(this.releaseAfterMs)
+    }
+  }
+
   verify(req: ContextRequest, policy: ContextPolicy): VerifyAnswer {
+    this.begin(policy)
     return this.state.verify(req, policy)
   }
 
   establish(req: EstablishRequest, policy: ContextPolicy): EstablishAnswer {
+    this.begin(policy)
     this.storage.ensureTables()
     return this.state.establish(req, policy)
   }
 
   revalidated(principal: Principal, now: number): void {
+    this.begin()
     this.state.revalidated(principal, now)
   }
 
   revoke(now: number, policy: ContextPolicy): boolean {
+    this.begin(policy)
     this.storage.ensureTables()
     return this.state.revoke(now, policy)
   }
@@ -91,11 +141,17 @@ export class SecurityContext extends DurableObject {
   }
 
   override async alarm(): Promise<void> {
+    this.begin()
     this.alarmAt = undefined
     if (!this.storage.hasTables()) return
     const swept = this.state.sweep(Math.floor(Date.now() / 1000))
     if (swept.kind === 'empty') {
-      await this.ctx.storage.deleteAll()
+      this.sweeping = true
+      try {
+        await this.ctx.storage.deleteAll()
+      } finally {
+        this.sweeping = false
+      }
       this.storage.forget()
     } else if (swept.next !== undefined) {
       this.scheduleAlarm(swept.next)
@@ -288,29 +344,53 @@ class SqliteContextStorage implements ContextStorage {
   }
 }
 
+/**
+ * One call to a context's object, sent once more to a fresh instance if the object was reset before
+ * the call ran (a quiet object releases itself, see SecurityContext.release; a reset loses nothing
+ * that storage does not hold, so the second call is judged on the same state).
+ */
+async function onContext<T>(
+  contexts: DurableObjectNamespace<SecurityContext>,
+  handle: string,
+  call: (context: DurableObjectStub<SecurityContext>) => Promise<T>
+): Promise<T> {
+  try {
+    return await call(contexts.getByName(handle))
+  } catch (err) {
+    if ((err as { durableObjectReset?: unknown })?.durableObjectReset !== true) throw err
+    return await call(contexts.getByName(handle))
+  }
+}
+
 /** The contexts as Durable Objects: `SecurityContext` per handle, `UserContexts` per user. */
 export function durableObjectContexts(
   contexts: DurableObjectNamespace<SecurityContext>,
   users: DurableObjectNamespace<UserContexts>
 ): ContextStore {
   return {
-    verify: (handle, req, policy) => contexts.getByName(handle).verify(req, policy),
+    verify: (handle, req, policy) =>
+      onContext<VerifyAnswer>(contexts, handle, (c) => c.verify(req, policy)),
     async establish(handle, req, policy) {
       // The index first: a user revocation that lands meanwhile then either refuses this add, or
       // finds the handle and revokes the context before (or after) it is written.
       const index = users.getByName(userContextsName(req.realm, req.principal.name))
       const indexed = await index.add(handle, req.now + policy.maxLifetime, req.now, req.startedAt)
       if (!indexed) return { kind: 'revoked' }
-      const answer = await contexts.getByName(handle).establish(req, policy)
+      const answer = await onContext<EstablishAnswer>(contexts, handle, (c) =>
+        c.establish(req, policy)
+      )
       // Another user's handle must not be revoked with this user.
       if (answer.kind === 'taken') await index.remove(handle)
       return answer
     },
-    revalidated: (handle, principal, now) => contexts.getByName(handle).revalidated(principal, now),
-    revoke: (handle, now, policy) => contexts.getByName(handle).revoke(now, policy),
+    revalidated: (handle, principal, now) =>
+      onContext(contexts, handle, (c) => c.revalidated(principal, now)),
+    revoke: (handle, now, policy) => onContext(contexts, handle, (c) => c.revoke(now, policy)),
     async revokeUser(realm, user, now, policy) {
       const handles = await users.getByName(userContextsName(realm, user)).takeAll(now, Date.now())
-      const done = await Promise.all(handles.map((h) => contexts.getByName(h).revoke(now, policy)))
+      const done = await Promise.all(
+        handles.map((h) => onContext(contexts, h, (c) => c.revoke(now, policy)))
+      )
       return done.filter(Boolean).length
     },
   }

@@ -42,6 +42,8 @@ describe('readConfig', () => {
       maxAuthIntBody: 1024 * 1024,
       binding: 'none',
     })
+    // The Durable Object contexts get it with every call.
+    expect(o.policy.releaseAfter).toBe(2)
     expect(c.brakes).toEqual({ policy: {} })
     expect(c.forward.headers).toEqual({
       user: 'x-auth-user',
@@ -70,6 +72,7 @@ describe('readConfig', () => {
         REVALIDATE_AFTER: '7',
         REVALIDATE_GRACE: '0',
         AUTH_INT_MAX_BODY: '9',
+        CONTEXT_RELEASE_AFTER: 'off',
         BINDING: 'address',
         BRAKES: 'false',
       },
@@ -90,7 +93,11 @@ describe('readConfig', () => {
       revalidateAfter: 7,
       revalidateGrace: 0,
       maxAuthIntBody: 9,
+      contextReleaseAfter: false,
       binding: 'address',
+    })
+    expect(readConfig({ ...base, CONTEXT_RELEASE_AFTER: '30' }, false).auth).toMatchObject({
+      contextReleaseAfter: 30,
     })
     expect(c.brakes).toBe(false)
     expect(c.forward.issuer).toBe('g1')
@@ -105,6 +112,8 @@ describe('readConfig', () => {
     [{ REPLAY_WINDOW: '8' }, /REPLAY_WINDOW/],
     [{ NONCE_LIFETIME: '-1' }, /NONCE_LIFETIME/],
     [{ USERHASH: 'maybe' }, /USERHASH/],
+    [{ CONTEXT_RELEASE_AFTER: '1' }, /CONTEXT_RELEASE_AFTER/],
+    [{ CONTEXT_RELEASE_AFTER: 'never' }, /CONTEXT_RELEASE_AFTER/],
     [{ ORIGIN_URL: 'ftp://x' }, /ORIGIN_URL/],
     [{ AUTHORITY_URL: undefined }, /AUTHORITY/],
     [{ ROUTES: '{' }, /ROUTES/],

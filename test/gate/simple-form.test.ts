@@ -134,5 +134,8 @@ describe('digestAuth({ realm, users })', () => {
       /userhash/
     )
     expect(() => digestAuth({ ...base, users: {}, windowSize: 100 })).toThrow(/windowSize/)
+    expect(() => digestAuth({ ...base, users: {}, contextReleaseAfter: 1 })).toThrow(
+      /contextReleaseAfter/
+    )
   })
 })
