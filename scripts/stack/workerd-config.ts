@@ -84,6 +84,15 @@ function readShape(config: string): WorkerShape {
  */
 export const DEFAULT_V8_FLAGS: readonly string[] = ['--max-semi-space-size=8']
 
+/**
+ * The gate's [vars] on plain workerd (a worker with `SecurityContext` objects), under the stack's own: workerd keeps the native memory of an
+ * object it evicts (its allocator's high-water mark), so a quiet security context leaves memory
+ * 2 s after its last request instead of workerd's 10 s (docs/performance.md, "Memory").
+ */
+export const SELF_HOSTED_GATE_VARS: Readonly<Record<string, string>> = {
+  CONTEXT_RELEASE_AFTER: '2',
+}
+
 export interface WorkerdOptions {
   /** V8's own flags, for the whole process (workerd's `v8Flags`); default DEFAULT_V8_FLAGS. */
   v8Flags?: readonly string[]
@@ -99,7 +108,8 @@ export function workerdConfig(
   const sockets: string[] = []
   for (const w of workers) {
     const shape = readShape(w.config)
-    const vars = { ...shape.vars, ...w.vars }
+    const selfHosted = shape.durableObjects.some((d) => d.className === 'SecurityContext')
+    const vars = { ...shape.vars, ...(selfHosted ? SELF_HOSTED_GATE_VARS : {}), ...w.vars }
     const bindings = [
       ...Object.entries(vars).map(
         ([name, value]) => `(name = ${text(name)}, text = ${text(value)})`

@@ -93,7 +93,9 @@ interface CommonOptions {
   /**
    * Seconds a security context's Durable Object goes without requests before it leaves memory,
    * its nc state written first (at least 2, the quiet spell that writes it); `false`: when the
-   * runtime evicts it (workerd: after 10 s). Durable Object contexts only. @default 2
+   * runtime evicts it (workerd: after 10 s). Durable Object contexts only. For a gate on plain
+   * workerd, whose allocator keeps what a resident object used (`npm run serve` sets 2); on
+   * Cloudflare the platform owns that memory and logs each reset as an error. @default false
    */
   contextReleaseAfter?: number | false
   /**
@@ -174,7 +176,7 @@ export const DEFAULTS = {
   revalidateAfter: 600,
   revalidateGrace: 3600,
   maxAuthIntBody: 1024 * 1024,
-  contextReleaseAfter: 2 as number | false,
+  contextReleaseAfter: false as number | false,
   binding: 'none' as Binding,
   passPreflights: true,
   logLevel: 'logins' as LogLevel,

@@ -43,7 +43,7 @@ describe('readConfig', () => {
       binding: 'none',
     })
     // The Durable Object contexts get it with every call.
-    expect(o.policy.releaseAfter).toBe(2)
+    expect(o.policy.releaseAfter).toBe(false)
     expect(c.brakes).toEqual({ policy: {} })
     expect(c.forward.headers).toEqual({
       user: 'x-auth-user',

@@ -57,9 +57,14 @@ function gateWith(
       return first.shift() ?? env.CONTEXTS.getByName(name)
     },
   } as unknown as typeof env.CONTEXTS
-  const e = { ...env, REPLAY_MODE: 'window', ...vars, CONTEXTS: contexts } as Parameters<
-    typeof buildGate
-  >[0]
+  // Released 2 s after the last call, as a self-hosted gate runs (the default is off).
+  const e = {
+    ...env,
+    REPLAY_MODE: 'window',
+    CONTEXT_RELEASE_AFTER: '2',
+    ...vars,
+    CONTEXTS: contexts,
+  } as Parameters<typeof buildGate>[0]
   const app = buildGate(e)
   return async (req) => app.fetch(req, e, createExecutionContext())
 }
