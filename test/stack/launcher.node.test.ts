@@ -84,6 +84,8 @@ describe('workerd configuration', () => {
     expect(text).toContain('(name = "REPLAY_MODE", text = "off")')
     expect(text).not.toContain('(name = "REPLAY_MODE", text = "window")')
     expect(text).toContain('(name = "REALM", text = "digest-gate")')
+    // A self-hosted gate releases quiet contexts (workerd keeps an evicted object's memory).
+    expect(text).toContain('(name = "CONTEXT_RELEASE_AFTER", text = "2")')
     expect(text).toContain('address = "127.0.0.1:18787"')
   })
 
