@@ -29,7 +29,7 @@ import type {
   VerifyAnswer,
 } from './context-types.ts'
 import { type UserContexts, userContextsName } from './user-contexts.ts'
-import { type ItemResult, VerifyBatches } from './verify-batches.ts'
+import { batchingEnabled, type ItemResult, VerifyBatches } from './verify-batches.ts'
 
 /** One request's verify in a batch. */
 export interface VerifyItem {
@@ -320,15 +320,21 @@ export function durableObjectContexts(
   users: DurableObjectNamespace<UserContexts>
 ): ContextStore {
   // Sent from the request at the head of each batch: the stub is that request's own.
-  const batches = new VerifyBatches<VerifyItem, VerifyAnswer>(async (handle, items) => {
-    const stub = contexts.getByName(handle)
-    const [only] = items
-    if (items.length === 1 && only) return [{ answer: await stub.verify(only.req, only.policy) }]
-    const results: BatchedVerify[] = await stub.verifyMany(items)
-    return results.map(fromBatched)
-  })
+  const batches = batchingEnabled()
+    ? new VerifyBatches<VerifyItem, VerifyAnswer>(async (handle, items) => {
+        const stub = contexts.getByName(handle)
+        const [only] = items
+        if (items.length === 1 && only) {
+          return [{ answer: await stub.verify(only.req, only.policy) }]
+        }
+        const results: BatchedVerify[] = await stub.verifyMany(items)
+        return results.map(fromBatched)
+      })
+    : undefined
   return {
-    verify: (handle, req, policy, caller) => batches.submit(handle, { req, policy }, caller),
+    verify: batches
+      ? (handle, req, policy, caller) => batches.submit(handle, { req, policy }, caller)
+      : (handle, req, policy) => contexts.getByName(handle).verify(req, policy),
     async establish(handle, req, policy) {
       // The index first: a user revocation that lands meanwhile then either refuses this add, or
       // finds the handle and revokes the context before (or after) it is written.

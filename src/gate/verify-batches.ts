@@ -8,10 +8,39 @@
  *
  * workerd ties an I/O object (a Durable Object stub) to the request that made it, and may cancel a
  * request's I/O once it has answered. So a batch is never sent from the request whose call just
- * settled: the first queued request is woken (its own promise, resolved from the other request,
- * runs on in its own context) and sends the batch itself. Each participant keeps its part alive
- * with its request's `waitUntil`, so that a client going away cannot strand the others.
+ * settled: the first queued request is woken (its own promise, resolved from the other request;
+ * workerd runs what follows in the request that created the promise) and sends the batch itself.
+ *
+ * A request that only awaits a promise another request will resolve has, to workerd, nothing
+ * coming: it is cancelled as hung. So each queued request holds a timer of its own while it
+ * waits (`scheduler.wait`, which test fakes of setTimeout leave alone). The timer is also the
+ * bound: a request not woken within `turnTimeoutMs` leaves the queue and sends its own call, and a
+ * lane whose call has been out that long is dropped, so a lost leader costs a delay, never a hang.
+ * Each participant also hands its part to its request's `waitUntil`, so that a client going
+ * away does not strand the others.
  */
+
+/**
+ * Whether what follows a promise runs in the request that created it when another request
+ * resolves it (workerd's compatibility flag `handle_cross_request_promise_resolution`, on by
+ * default since 2024-10-14). Without it a woken request would go on in the waker's context, its
+ * I/O refused there: no batching then.
+ */
+export function wakeupsStayInTheirRequest(): boolean {
+  const cf = (globalThis as { Cloudflare?: { compatibilityFlags?: Record<string, boolean> } })
+    .Cloudflare
+  return cf?.compatibilityFlags?.handle_cross_request_promise_resolution === true
+}
+
+/**
+ * Batching on or off; undefined: as the runtime allows (wakeupsStayInTheirRequest). The vitest
+ * pool for workerd turns the flag off; tests whose requests share one context turn batching on.
+ */
+export const batching: { enabled: boolean | undefined } = { enabled: undefined }
+
+export function batchingEnabled(): boolean {
+  return batching.enabled ?? wakeupsStayInTheirRequest()
+}
 
 /** One item's outcome in a batch: its answer, or what its own call would have thrown. */
 export type ItemResult<A> = { answer: A } | { error: unknown }
@@ -27,11 +56,25 @@ export interface BatchCaller {
   rode?(): void
 }
 
+export interface BatchOptions {
+  /** Items per call at most. */
+  maxBatch?: number
+  /** How long a queued item waits for its turn before it sends its own call. */
+  turnTimeoutMs?: number
+  /** A timer of the current request (default `scheduler.wait`, else setTimeout). */
+  wait?: (ms: number) => Promise<void>
+  /** Milliseconds now (default Date.now). */
+  now?: () => number
+}
+
 /** Items per call at most: a bounded message and a bounded synchronous run in the object. */
 export const MAX_BATCH = 64
 
+/** A call takes milliseconds; one out this long has lost its leader (or the object is stuck). */
+export const TURN_TIMEOUT_MS = 5000
+
 /** What wakes a queued item: its answer, or its turn to send the batch it heads. */
-type Turn<I, A> = ItemResult<A> | { lead: Waiter<I, A>[] }
+type Turn<I, A> = ItemResult<A> | { lead: Waiter<I, A>[] } | { alone: true }
 
 interface Waiter<I, A> {
   item: I
@@ -39,57 +82,96 @@ interface Waiter<I, A> {
   wake: (turn: Turn<I, A>) => void
 }
 
-const settled = () => {}
+/** One key's call in flight and the items that arrived since, in order. */
+interface Lane<I, A> {
+  queue: Waiter<I, A>[]
+  /** When its current call went out (ms). */
+  since: number
+}
+
+const ignore = () => {}
+
+function defaultWait(ms: number): Promise<void> {
+  const s = (globalThis as { scheduler?: { wait(ms: number): Promise<void> } }).scheduler
+  if (s) return s.wait(ms)
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}
 
 export class VerifyBatches<I, A> {
-  /** Per key with a call in flight: the items that arrived since, in order. */
-  private readonly lanes = new Map<string, Waiter<I, A>[]>()
+  private readonly lanes = new Map<string, Lane<I, A>>()
   private readonly send: SendBatch<I, A>
   private readonly maxBatch: number
+  private readonly turnTimeoutMs: number
+  private readonly wait: (ms: number) => Promise<void>
+  private readonly now: () => number
 
-  constructor(send: SendBatch<I, A>, maxBatch = MAX_BATCH) {
+  constructor(send: SendBatch<I, A>, options: BatchOptions = {}) {
     this.send = send
-    this.maxBatch = Math.max(1, maxBatch)
+    this.maxBatch = Math.max(1, options.maxBatch ?? MAX_BATCH)
+    this.turnTimeoutMs = options.turnTimeoutMs ?? TURN_TIMEOUT_MS
+    this.wait = options.wait ?? defaultWait
+    this.now = options.now ?? Date.now
   }
 
   /** `item`'s answer, sent at once when nothing for `key` is in flight, else with the next batch. */
   submit(key: string, item: I, caller?: BatchCaller): Promise<A> {
-    const queue = this.lanes.get(key)
+    const lane = this.lanes.get(key)
     let done: Promise<A>
-    if (queue === undefined) {
-      this.lanes.set(key, [])
-      done = this.sendFrom(key, [{ item, caller, wake: settled }]).then(unwrap)
+    if (lane === undefined) {
+      const fresh: Lane<I, A> = { queue: [], since: this.now() }
+      this.lanes.set(key, fresh)
+      done = this.sendFrom(key, fresh, [{ item, caller, wake: ignore }]).then(unwrap)
     } else {
-      done = this.wait(key, queue, item, caller)
+      done = this.queue(key, lane, item, caller)
     }
     // Until the call settles and the next turn is handed on, every later item of `key` waits on it.
-    caller?.waitUntil(done.catch(settled))
+    caller?.waitUntil(done.catch(ignore))
     return done
   }
 
   /** Items waiting for `key` now (tests, diagnostics). */
   queued(key: string): number {
-    return this.lanes.get(key)?.length ?? 0
+    return this.lanes.get(key)?.queue.length ?? 0
   }
 
-  private async wait(
+  private async queue(
     key: string,
-    queue: Waiter<I, A>[],
+    lane: Lane<I, A>,
     item: I,
     caller: BatchCaller | undefined
   ): Promise<A> {
     const turn = await new Promise<Turn<I, A>>((wake) => {
-      queue.push({ item, caller, wake })
+      const waiter: Waiter<I, A> = { item, caller, wake }
+      lane.queue.push(waiter)
+      // Keeps this request alive while it waits, and bounds the wait.
+      this.wait(this.turnTimeoutMs).then(() => this.timedOut(key, lane, waiter), ignore)
     })
-    if ('lead' in turn) return unwrap(await this.sendFrom(key, turn.lead))
+    if ('lead' in turn) return unwrap(await this.sendFrom(key, lane, turn.lead))
+    if ('alone' in turn) return unwrap(await this.sendAlone(key, item))
     return unwrap(turn)
+  }
+
+  /** Still queued after the bound: out of the queue, its own call; a stalled lane is dropped. */
+  private timedOut(key: string, lane: Lane<I, A>, waiter: Waiter<I, A>): void {
+    const at = lane.queue.indexOf(waiter)
+    if (at < 0) return
+    lane.queue.splice(at, 1)
+    if (this.lanes.get(key) === lane && this.now() - lane.since >= this.turnTimeoutMs) {
+      this.lanes.delete(key)
+    }
+    waiter.wake({ alone: true })
   }
 
   /**
    * Sends `batch` (its head is this request's own item) from this request, answers the others,
    * then hands the lane to the next queued item. A failed call fails every item alike.
    */
-  private async sendFrom(key: string, batch: Waiter<I, A>[]): Promise<ItemResult<A>> {
+  private async sendFrom(
+    key: string,
+    lane: Lane<I, A>,
+    batch: Waiter<I, A>[]
+  ): Promise<ItemResult<A>> {
+    lane.since = this.now()
     let results: ItemResult<A>[]
     try {
       results = await this.send(
@@ -102,21 +184,30 @@ export class VerifyBatches<I, A> {
     } catch (error) {
       results = batch.map(() => ({ error }))
     }
-    for (let i = 1; i < batch.length; i++)
-      (batch[i] as Waiter<I, A>).wake(results[i] as ItemResult<A>)
-    this.handOver(key)
+    for (let i = 1; i < batch.length; i++) {
+      ;(batch[i] as Waiter<I, A>).wake(results[i] as ItemResult<A>)
+    }
+    this.handOver(key, lane)
     return results[0] as ItemResult<A>
   }
 
+  /** A call outside the lanes (a queued item that waited too long). */
+  private async sendAlone(key: string, item: I): Promise<ItemResult<A>> {
+    try {
+      const [result] = await this.send(key, [item])
+      return result ?? { error: new Error('a call of one item was answered with none') }
+    } catch (error) {
+      return { error }
+    }
+  }
+
   /** The next batch's head sends it; with nothing queued the lane is free. */
-  private handOver(key: string): void {
-    const queue = this.lanes.get(key)
-    if (queue === undefined) return
-    if (queue.length === 0) {
-      this.lanes.delete(key)
+  private handOver(key: string, lane: Lane<I, A>): void {
+    if (lane.queue.length === 0) {
+      if (this.lanes.get(key) === lane) this.lanes.delete(key)
       return
     }
-    const batch = queue.splice(0, this.maxBatch)
+    const batch = lane.queue.splice(0, this.maxBatch)
     for (let i = 1; i < batch.length; i++) batch[i]?.caller?.rode?.()
     batch[0]?.wake({ lead: batch })
   }

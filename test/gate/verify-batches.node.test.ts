@@ -11,6 +11,7 @@ import {
   type BatchCaller,
   type ItemResult,
   MAX_BATCH,
+  TURN_TIMEOUT_MS,
   VerifyBatches,
 } from '../../src/gate/verify-batches.ts'
 
@@ -31,6 +32,9 @@ const ok = (items: string[]) => items.map((i) => ({ answer: answerOf(i) }))
 
 function harness(maxBatch?: number) {
   const calls: Call[] = []
+  // The queued items' timers, fired by hand; the clock moved by hand.
+  const timers: (() => void)[] = []
+  let ms = 0
   const batches = new VerifyBatches<string, string>(
     (key, items) =>
       new Promise((resolve, reject) => {
@@ -41,8 +45,17 @@ function harness(maxBatch?: number) {
           settle: (r) => (r instanceof Error ? reject(r) : resolve(r)),
         })
       }),
-    maxBatch
+    {
+      maxBatch,
+      now: () => ms,
+      wait: () => new Promise<void>((resolve) => timers.push(resolve)),
+    }
   )
+  /** Let the turn timeout pass: every pending timer fires. */
+  const timeout = () => {
+    ms += TURN_TIMEOUT_MS
+    for (const fire of timers.splice(0)) fire()
+  }
   const kept: Promise<unknown>[] = []
   const rode: string[] = []
   const outcomes = new Map<string, { answer?: string; error?: unknown }>()
@@ -58,7 +71,7 @@ function harness(maxBatch?: number) {
     )
     return p
   }
-  return { batches, calls, kept, rode, outcomes, submit }
+  return { batches, calls, kept, rode, outcomes, submit, timers, timeout }
 }
 
 /** Lets every pending continuation run. */
@@ -184,11 +197,58 @@ describe('VerifyBatches', () => {
   })
 
   it('a send that throws at once fails its items like a rejected call', async () => {
-    const batches = new VerifyBatches<string, string>(() => {
-      throw new Error('no stub')
-    })
+    const batches = new VerifyBatches<string, string>(
+      () => {
+        throw new Error('no stub')
+      },
+      { wait: () => new Promise(() => {}) }
+    )
     await expect(batches.submit('k', 'a')).rejects.toThrow('no stub')
     await expect(batches.submit('k', 'b')).rejects.toThrow('no stub')
+  })
+
+  it('each queued item holds a timer of its own request while it waits', async () => {
+    const h = harness()
+    h.submit('k', 'a')
+    h.submit('k', 'b')
+    h.submit('k', 'c')
+    // The first sends at once (its call is its pending I/O); b and c each wait on a timer.
+    expect(h.timers).toHaveLength(2)
+  })
+
+  it('an item not woken within the bound sends its own call, and the stalled lane is dropped', async () => {
+    const h = harness()
+    h.submit('k', 'a') // its call never settles: a leader lost
+    const b = h.submit('k', 'b')
+    const c = h.submit('k', 'c')
+    h.timeout()
+    await flush()
+    expect(h.calls.map((x) => [x.items, x.from])).toEqual([
+      [['a'], 'a'],
+      [['b'], 'b'],
+      [['c'], 'c'],
+    ])
+    expect(h.rode).toEqual([])
+    h.calls[1]?.settle(ok(['b']))
+    h.calls[2]?.settle(ok(['c']))
+    expect(await b).toBe('answer:b')
+    expect(await c).toBe('answer:c')
+    // A new item starts a new lane at once instead of queueing behind the lost call.
+    h.submit('k', 'd')
+    expect(h.calls.at(-1)?.items).toEqual(['d'])
+  })
+
+  it('a timer that fires after its item was answered changes nothing', async () => {
+    const h = harness()
+    h.submit('k', 'a')
+    const b = h.submit('k', 'b')
+    h.calls[0]?.settle(ok(['a']))
+    await flush()
+    h.calls[1]?.settle(ok(['b']))
+    expect(await b).toBe('answer:b')
+    h.timeout()
+    await flush()
+    expect(h.calls).toHaveLength(2)
   })
 
   it('different keys never share a call', async () => {

@@ -12,6 +12,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { readNonceFields } from '../../src/digest/tokens.ts'
 import type { DecisionLog } from '../../src/gate/decision-log.ts'
 import type { SecurityContext, VerifyItem } from '../../src/gate/security-context.ts'
+import { batching, wakeupsStayInTheirRequest } from '../../src/gate/verify-batches.ts'
 import { buildGate } from '../../src/index.ts'
 import {
   authorization,
@@ -29,11 +30,15 @@ let origin: FakeOrigin
 let decisions: DecisionLog[]
 
 beforeEach(() => {
+  // This runner turns off workerd's cross-request wake-ups; these requests share the test's
+  // context, where a woken request goes on in its own context anyway.
+  batching.enabled = true
   ;({ authority, origin } = installPeers())
   decisions = captureDecisions()
   vi.useFakeTimers({ toFake: ['Date'] })
 })
 afterEach(() => {
+  batching.enabled = undefined
   vi.useRealTimers()
   vi.restoreAllMocks()
 })
@@ -179,6 +184,22 @@ describe('concurrent requests of one session', () => {
       expect((await s.c.fetch(`/private/seq-${i}`, { headers: s.headers })).status).toBe(200)
     }
     expect(g.calls.map((c) => c.method)).toEqual(Array(5).fill('verify'))
+  })
+})
+
+describe("where woken requests would go on in the waker's context", () => {
+  it('batching is off: this runner turns the cross-request flag off, and each request calls alone', async () => {
+    batching.enabled = undefined
+    expect(wakeupsStayInTheirRequest()).toBe(false)
+    const g = recordingGate()
+    const s = await loggedIn(g)
+    const res = await Promise.all(
+      Array.from({ length: 6 }, (_, i) =>
+        s.c.fetch(`/private/nobatch-${i}`, { headers: s.headers })
+      )
+    )
+    expect(res.map((r) => r.status)).toEqual(Array(6).fill(200))
+    expect(g.verifies().map((c) => c.method)).toEqual(Array(6).fill('verify'))
   })
 })
 
