@@ -27,8 +27,9 @@
  * I/O refused there: no batching then.
  */
 export function wakeupsStayInTheirRequest(): boolean {
-  const cf = (globalThis as { Cloudflare?: { compatibilityFlags?: Record<string, boolean> } })
-    .Cloudflare
+  const cf = (
+    globalThis as unknown as { Cloudflare?: { compatibilityFlags?: Record<string, boolean> } }
+  ).Cloudflare
   return cf?.compatibilityFlags?.handle_cross_request_promise_resolution === true
 }
 
@@ -92,7 +93,7 @@ interface Lane<I, A> {
 const ignore = () => {}
 
 function defaultWait(ms: number): Promise<void> {
-  const s = (globalThis as { scheduler?: { wait(ms: number): Promise<void> } }).scheduler
+  const s = (globalThis as unknown as { scheduler?: { wait(ms: number): Promise<void> } }).scheduler
   if (s) return s.wait(ms)
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
