@@ -60,6 +60,8 @@ export interface BatchCaller {
 export interface BatchOptions {
   /** Items per call at most. */
   maxBatch?: number
+  /** Calls per key in flight at once before later items queue. */
+  maxInFlight?: number
   /** How long a queued item waits for its turn before it sends its own call. */
   turnTimeoutMs?: number
   /** A timer of the current request (default `scheduler.wait`, else setTimeout). */
@@ -70,6 +72,12 @@ export interface BatchOptions {
 
 /** Items per call at most: a bounded message and a bounded synchronous run in the object. */
 export const MAX_BATCH = 64
+
+/**
+ * Calls per handle in flight at once: with one, a request arriving just after a call went out
+ * waits for it to come back before its own goes; a second call keeps the object's queue fed.
+ */
+export const MAX_IN_FLIGHT = 1
 
 /** A call takes milliseconds; one out this long has lost its leader (or the object is stuck). */
 export const TURN_TIMEOUT_MS = 5000
@@ -86,6 +94,8 @@ interface Waiter<I, A> {
 /** One key's call in flight and the items that arrived since, in order. */
 interface Lane<I, A> {
   queue: Waiter<I, A>[]
+  /** Its calls out now (a woken leader's counts from its wake-up). */
+  inFlight: number
   /** When its current call went out (ms). */
   since: number
 }
@@ -102,6 +112,7 @@ export class VerifyBatches<I, A> {
   private readonly lanes = new Map<string, Lane<I, A>>()
   private readonly send: SendBatch<I, A>
   private readonly maxBatch: number
+  private readonly maxInFlight: number
   private readonly turnTimeoutMs: number
   private readonly wait: (ms: number) => Promise<void>
   private readonly now: () => number
@@ -109,6 +120,7 @@ export class VerifyBatches<I, A> {
   constructor(send: SendBatch<I, A>, options: BatchOptions = {}) {
     this.send = send
     this.maxBatch = Math.max(1, options.maxBatch ?? MAX_BATCH)
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? MAX_IN_FLIGHT)
     this.turnTimeoutMs = options.turnTimeoutMs ?? TURN_TIMEOUT_MS
     this.wait = options.wait ?? defaultWait
     this.now = options.now ?? Date.now
@@ -116,12 +128,15 @@ export class VerifyBatches<I, A> {
 
   /** `item`'s answer, sent at once when nothing for `key` is in flight, else with the next batch. */
   submit(key: string, item: I, caller?: BatchCaller): Promise<A> {
-    const lane = this.lanes.get(key)
+    let lane = this.lanes.get(key)
     let done: Promise<A>
-    if (lane === undefined) {
-      const fresh: Lane<I, A> = { queue: [], since: this.now() }
-      this.lanes.set(key, fresh)
-      done = this.sendFrom(key, fresh, [{ item, caller, wake: ignore }]).then(unwrap)
+    if (lane === undefined || (lane.inFlight < this.maxInFlight && lane.queue.length === 0)) {
+      if (lane === undefined) {
+        lane = { queue: [], inFlight: 0, since: this.now() }
+        this.lanes.set(key, lane)
+      }
+      lane.inFlight++
+      done = this.sendFrom(key, lane, [{ item, caller, wake: ignore }]).then(unwrap)
     } else {
       done = this.queue(key, lane, item, caller)
     }
@@ -188,6 +203,7 @@ export class VerifyBatches<I, A> {
     for (let i = 1; i < batch.length; i++) {
       ;(batch[i] as Waiter<I, A>).wake(results[i] as ItemResult<A>)
     }
+    lane.inFlight--
     this.handOver(key, lane)
     return results[0] as ItemResult<A>
   }
@@ -205,9 +221,11 @@ export class VerifyBatches<I, A> {
   /** The next batch's head sends it; with nothing queued the lane is free. */
   private handOver(key: string, lane: Lane<I, A>): void {
     if (lane.queue.length === 0) {
-      if (this.lanes.get(key) === lane) this.lanes.delete(key)
+      if (lane.inFlight === 0 && this.lanes.get(key) === lane) this.lanes.delete(key)
       return
     }
+    if (lane.inFlight >= this.maxInFlight) return
+    lane.inFlight++
     const batch = lane.queue.splice(0, this.maxBatch)
     for (let i = 1; i < batch.length; i++) batch[i]?.caller?.rode?.()
     batch[0]?.wake({ lead: batch })
