@@ -89,6 +89,8 @@ interface Waiter<I, A> {
   item: I
   caller: BatchCaller | undefined
   wake: (turn: Turn<I, A>) => void
+  /** Taken into a batch (waking it again once answered changes nothing). */
+  batched?: boolean
 }
 
 /** One key's call in flight and the items that arrived since, in order. */
@@ -167,15 +169,22 @@ export class VerifyBatches<I, A> {
     return unwrap(turn)
   }
 
-  /** Still queued after the bound: out of the queue, its own call; a stalled lane is dropped. */
+  /**
+   * Not answered within the bound. Still queued: out of the queue, its own call. Taken into a
+   * batch whose head never sent it (that request was cancelled) or whose call hangs: refused as
+   * a store that cannot answer (sent again it would meet its own nc). A stalled lane is dropped.
+   */
   private timedOut(key: string, lane: Lane<I, A>, waiter: Waiter<I, A>): void {
-    const at = lane.queue.indexOf(waiter)
-    if (at < 0) return
-    lane.queue.splice(at, 1)
     if (this.lanes.get(key) === lane && this.now() - lane.since >= this.turnTimeoutMs) {
       this.lanes.delete(key)
     }
-    waiter.wake({ alone: true })
+    const at = lane.queue.indexOf(waiter)
+    if (at >= 0) {
+      lane.queue.splice(at, 1)
+      waiter.wake({ alone: true })
+    } else if (waiter.batched) {
+      waiter.wake({ error: stalled() })
+    }
   }
 
   /**
@@ -227,9 +236,15 @@ export class VerifyBatches<I, A> {
     if (lane.inFlight >= this.maxInFlight) return
     lane.inFlight++
     const batch = lane.queue.splice(0, this.maxBatch)
+    for (const w of batch) w.batched = true
     for (let i = 1; i < batch.length; i++) batch[i]?.caller?.rode?.()
     batch[0]?.wake({ lead: batch })
   }
+}
+
+/** Answered as an overloaded object is (the gate's 503 with Retry-After). */
+function stalled(): Error {
+  return Object.assign(new Error('a batched verify was not answered in time'), { retryable: true })
 }
 
 function unwrap<A>(result: ItemResult<A>): A {

@@ -239,6 +239,40 @@ describe('VerifyBatches', () => {
     expect(h.calls.at(-1)?.items).toEqual(['d'])
   })
 
+  it('items of a batch whose head never sends it get a retryable failure after the bound', async () => {
+    // The head's request is cancelled before it runs: its wake-up never leads to a call.
+    const calls: string[][] = []
+    const timers: (() => void)[] = []
+    let ms = 0
+    const batches = new VerifyBatches<string, string>(
+      (_key, items) => {
+        calls.push(items)
+        return Promise.resolve(ok(items))
+      },
+      { now: () => ms, wait: () => new Promise<void>((r) => timers.push(r)) }
+    )
+    // a goes alone; b and c queue behind it.
+    const a = batches.submit('k', 'a')
+    const b = batches.submit('k', 'b')
+    const c = batches.submit('k', 'c')
+    void b
+    // b's request is gone: its wake-up (the turn to lead [b, c]) reaches nobody.
+    const lane = (
+      batches as unknown as { lanes: Map<string, { queue: { wake: unknown }[] }> }
+    ).lanes.get('k')
+    const head = lane?.queue[0]
+    if (head) head.wake = () => {}
+    expect(await a).toBe('answer:a')
+    await flush()
+    expect(calls).toEqual([['a']])
+    ms += TURN_TIMEOUT_MS
+    for (const fire of timers.splice(0)) fire()
+    await expect(c).rejects.toMatchObject({ retryable: true })
+    // The stalled lane is gone: the next item goes out at once.
+    batches.submit('k', 'd')
+    expect(calls.at(-1)).toEqual(['d'])
+  })
+
   it('a timer that fires after its item was answered changes nothing', async () => {
     const h = harness()
     h.submit('k', 'a')
