@@ -8,7 +8,11 @@
  * authentications instead (row (d): each request answers a fresh challenge with nc=1, so the
  * authority is called and a context created; replay `window` unless AB_REPLAY says otherwise;
  * the authority's CPU per login is printed beside the gate's), AB_V8_FLAGS_A / AB_V8_FLAGS_B
- * (V8's flags of that side's process instead of the default ones, space-separated; "" for none).
+ * (V8's flags of that side's process instead of the default ones, space-separated; "" for none),
+ * AB_SHARED=1 (one session over all AB_CONNECTIONS, the browser-like load of `npm run bench`; by
+ * default a session per connection), AB_COUNT_CALLS=1 (both gates at LOG_LEVEL=all: their decision
+ * logs are counted and the security-context calls per 1000 requests printed; the log line costs
+ * CPU on both sides alike).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -18,6 +22,7 @@ import { type RunningWorker, startMiniflare, startWorkerd } from '../scripts/sta
 import { CONFIGS, PROJECT_ROOT } from '../scripts/stack/paths.ts'
 import { freePorts } from '../scripts/stack/ports.ts'
 import { prepareStack, stackWorkers } from '../scripts/stack/stack.ts'
+import { countsBetween, DecisionTally } from './lib/decisions.ts'
 import { runLoadInThread } from './lib/load.ts'
 import { BENCH_PATH, digestSessionRequests, initialAuthorization, rawGet } from './lib/requests.ts'
 import { fetchChallenges } from './lib/rows.ts'
@@ -31,6 +36,9 @@ const SECONDS = Number(process.env.AB_SECONDS ?? 3)
 const CONNECTIONS = Number(process.env.AB_CONNECTIONS ?? 8)
 /** 'c': later requests of established sessions; 'd': initial authentications (logins). */
 const ROW = process.env.AB_ROW === 'd' ? 'd' : 'c'
+/** One session over all connections (nc values out of order), instead of one per connection. */
+const SHARED = process.env.AB_SHARED === '1'
+const COUNT_CALLS = process.env.AB_COUNT_CALLS === '1'
 const REPLAY = (process.env.AB_REPLAY ?? (ROW === 'd' ? 'window' : 'off,window')).split(',')
 /** Logins answered per second at most, to size each run's precomputed requests. */
 const MAX_LOGINS_PER_SECOND = 500
@@ -123,7 +131,15 @@ async function main(): Promise<void> {
       replay: string
       port: number
       gate: RunningWorker
-      runs: { okRps: number; cpuMsPerRequest: number; authorityMsPerRequest: number }[]
+      /** Its decision log (counted with AB_COUNT_CALLS=1). */
+      tally: DecisionTally
+      runs: {
+        okRps: number
+        cpuMsPerRequest: number
+        authorityMsPerRequest: number
+        /** Security-context calls per 1000 decisions (AB_COUNT_CALLS=1). */
+        callsPer1k: number
+      }[]
     }
     const variants: Variant[] = []
     let next = 2
@@ -134,6 +150,7 @@ async function main(): Promise<void> {
       ] as const) {
         const port = ports[next++] as number
         const service = `gate-${name}-${replay}`
+        const tally = new DecisionTally()
         const gate = await start(
           startWorkerd(
             service,
@@ -148,6 +165,7 @@ async function main(): Promise<void> {
                 vars: {
                   ...stack.gate.vars,
                   REPLAY_MODE: replay,
+                  ...(COUNT_CALLS ? { LOG_LEVEL: 'all' } : {}),
                   // Logins come from one address, for one user: the default brakes would refuse them.
                   ...(ROW === 'd'
                     ? { BRAKE_AUTHORITY_PER_MINUTE: '100000000', ...BENCH_LOGIN_BRAKES }
@@ -155,10 +173,10 @@ async function main(): Promise<void> {
                 },
               },
             ],
-            { dir, v8Flags: v8Flags(name) }
+            { dir, v8Flags: v8Flags(name), onLine: tally.onLine }
           )
         )
-        variants.push({ name, replay, port, gate, runs: [] })
+        variants.push({ name, replay, port, gate, tally, runs: [] })
       }
     }
 
@@ -175,6 +193,7 @@ async function main(): Promise<void> {
     }
     const sessionQueues = async (v: Variant, durationMs: number) => {
       const each = Math.ceil((durationMs / 1000 + 0.5) * 4000)
+      if (SHARED) return [await digestSessionRequests(v.port, BENCH_PATH, BENCH_USER, each + 50)]
       const queues: string[][] = []
       for (let i = 0; i < CONNECTIONS; i++) {
         queues.push(
@@ -191,6 +210,7 @@ async function main(): Promise<void> {
     const runOnce = async (v: Variant, durationMs: number) => {
       const queues =
         ROW === 'd' ? await loginQueues(v, durationMs) : await sessionQueues(v, durationMs)
+      const counted = v.tally.snapshot()
       const before = processCpuMs(v.gate.process().pid)
       const authorityBefore = treeCpuMs(authority.process().pid)
       const r = await runLoadInThread({
@@ -198,7 +218,7 @@ async function main(): Promise<void> {
         port: v.port,
         connections: CONNECTIONS,
         queues,
-        assignment: ROW === 'd' ? 'shared' : 'per-connection',
+        assignment: ROW === 'd' || SHARED ? 'shared' : 'per-connection',
         repeat: false,
         warmupMs: 500,
         durationMs,
@@ -209,7 +229,9 @@ async function main(): Promise<void> {
         console.log(`  ${v.name} ${v.replay}: ${r.completed - r.ok} non-2xx`)
       if (r.exhausted) console.log(`  ${v.name} ${v.replay}: ran out of requests`)
       const sent = Math.max(1, r.sent)
+      const decisions = countsBetween(counted, v.tally.snapshot())
       return {
+        callsPer1k: (decisions.contextCalls / Math.max(1, decisions.decisions)) * 1000,
         okRps: (r.ok / r.windowMs) * 1000,
         cpuMsPerRequest: cpu / sent,
         authorityMsPerRequest: authorityCpu / sent,
@@ -224,12 +246,13 @@ async function main(): Promise<void> {
           const run = await runOnce(v, SECONDS * 1000)
           v.runs.push(run)
           console.log(
-            `round ${round + 1} ${replay} ${v.name}: ${Math.round(run.okRps)} ok/s, gate CPU ${run.cpuMsPerRequest.toFixed(3)} ms/req${ROW === 'd' ? `, authority ${run.authorityMsPerRequest.toFixed(3)}` : ''}`
+            `round ${round + 1} ${replay} ${v.name}: ${Math.round(run.okRps)} ok/s, gate CPU ${run.cpuMsPerRequest.toFixed(3)} ms/req${ROW === 'd' ? `, authority ${run.authorityMsPerRequest.toFixed(3)}` : ''}${COUNT_CALLS ? `, DO calls ${run.callsPer1k.toFixed(1)}/1k` : ''}`
           )
         }
       }
     }
-    console.log(`\nA = ${configA}\nB = ${configB}\nmedians over ${ROUNDS} rounds:`)
+    const load = `${CONNECTIONS} connections, ${SHARED ? 'one session over all' : 'a session each'}`
+    console.log(`\nA = ${configA}\nB = ${configB}\n${load}; medians over ${ROUNDS} rounds:`)
     for (const replay of REPLAY) {
       const [a, b] = ['A', 'B'].map((n) =>
         variants.find((v) => v.name === n && v.replay === replay)
@@ -242,8 +265,11 @@ async function main(): Promise<void> {
       const authB = median(b.runs.map((r) => r.authorityMsPerRequest))
       const authority =
         ROW === 'd' ? `, authority CPU A ${authA.toFixed(3)} B ${authB.toFixed(3)} ms/login` : ''
+      const calls = COUNT_CALLS
+        ? `, DO calls/1k A ${median(a.runs.map((r) => r.callsPer1k)).toFixed(1)} B ${median(b.runs.map((r) => r.callsPer1k)).toFixed(1)}`
+        : ''
       console.log(
-        `  ${ROW === 'd' ? 'logins, ' : ''}replay ${replay}: gate CPU A ${cpuA.toFixed(3)} B ${cpuB.toFixed(3)} ms/req (${(((cpuB - cpuA) / cpuA) * 100).toFixed(1)}%), ok/s A ${Math.round(rpsA)} B ${Math.round(rpsB)}${authority}`
+        `  ${ROW === 'd' ? 'logins, ' : ''}replay ${replay}: gate CPU A ${cpuA.toFixed(3)} B ${cpuB.toFixed(3)} ms/req (${(((cpuB - cpuA) / cpuA) * 100).toFixed(1)}%), ok/s A ${Math.round(rpsA)} B ${Math.round(rpsB)}${authority}${calls}`
       )
     }
   } finally {

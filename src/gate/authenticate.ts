@@ -589,7 +589,10 @@ async function revalidate(
   return authorityUnavailable(`authority_${reason}`, DEFAULTS.retryAfterAuthorityFault)
 }
 
-/** One Durable Object call; in replay mode `off`, none once the isolate cache is warm. */
+/**
+ * At most one Durable Object call (none when the request rides in another's batch); in replay
+ * mode `off`, none once the isolate cache is warm.
+ */
 async function verifyWithContext(
   o: ResolvedOptions,
   a: Attempt,
@@ -600,7 +603,8 @@ async function verifyWithContext(
     const local = verifyFromIsolate(w.isolateCache, a.handle, req)
     if (local) return local
   }
-  const answer = await a.io.contexts.verify(a.handle, req, o.policy)
+  // The request goes along: its verify may travel in a batch with others of the same handle.
+  const answer = await a.io.contexts.verify(a.handle, req, o.policy, a.incoming)
   if (answer.kind === 'verified' && answer.cached) {
     w.isolateCache.put(a.handle, req.bucket, answer.cached, req.now, o.revalidateAfter)
   } else {

@@ -5,6 +5,7 @@
 import type { Principal } from '../authority-protocol/v1.ts'
 import type { ReplayMode } from '../digest/nc-window.ts'
 import type { AlgorithmName, Qop } from '../digest/types.ts'
+import type { BatchCaller } from './verify-batches.ts'
 
 /** What a context is bound to (BINDING): nothing, the client's bucket, or its TLS certificate. */
 export type Binding = 'none' | 'address' | 'client-cert'
@@ -139,7 +140,16 @@ export type EstablishAnswer =
  * or this process's memory (memoryContexts). Every method decides atomically for its handle.
  */
 export interface ContextStore {
-  verify(handle: string, req: ContextRequest, policy: ContextPolicy): Promise<VerifyAnswer>
+  /**
+   * `caller`: the request it is for, when the store may answer it within another request's call
+   * (durableObjectContexts batches a handle's concurrent verifies).
+   */
+  verify(
+    handle: string,
+    req: ContextRequest,
+    policy: ContextPolicy,
+    caller?: BatchCaller
+  ): Promise<VerifyAnswer>
   /**
    * Cache the principal and session key the authority returned, and record nc. Refused with
    * `revoked` when the user or the handle was revoked after `req.startedAt`.

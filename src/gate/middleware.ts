@@ -27,6 +27,7 @@ import type { DigestAuthOptions } from './options.ts'
 import { canonicalizePath, pathAndQuery } from './request-path.ts'
 import { type ResolvedOptions, resolveOptions } from './resolve-options.ts'
 import { type Acceptance, authorityUnavailable, invalidRequest, type Verdict } from './verdict.ts'
+import type { BatchCaller } from './verify-batches.ts'
 
 /** What digestAuth() sets as `c.var.digestAuth` for the handlers after it. */
 export interface DigestAuthResult {
@@ -223,16 +224,29 @@ class MeteredIo implements Io {
   }
 }
 
-class MeteredContexts implements ContextStore {
+/**
+ * Calls to the contexts, counted as they reach the store: a verify answered within a call that
+ * another request sent (a batch) is taken back, so `contextCalls` counts the calls this request
+ * made. It stands in for the request's caller, so that no object is built per verify.
+ */
+class MeteredContexts implements ContextStore, BatchCaller {
   private readonly store: ContextStore
   private readonly meter: MeteredIo
+  private caller: BatchCaller | undefined
   constructor(store: ContextStore, meter: MeteredIo) {
     this.store = store
     this.meter = meter
   }
-  verify(...args: Parameters<ContextStore['verify']>) {
+  verify(...[handle, req, policy, caller]: Parameters<ContextStore['verify']>) {
     this.meter.calls++
-    return this.store.verify(...args)
+    this.caller = caller
+    return this.store.verify(handle, req, policy, caller && this)
+  }
+  waitUntil(p: Promise<unknown>): void {
+    this.caller?.waitUntil(p)
+  }
+  rode(): void {
+    this.meter.calls--
   }
   establish(...args: Parameters<ContextStore['establish']>) {
     this.meter.calls++

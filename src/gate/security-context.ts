@@ -1,8 +1,9 @@
 /**
  * The security context as a Durable Object: one per context handle (the opaque), its state in the
- * object's SQLite storage. One RPC per later request verifies it from the cached key
- * (ContextState decides; this module only stores, sweeps and schedules), and the store below is
- * how the gate reaches the objects.
+ * object's SQLite storage. Later requests are verified there from the cached key, one RPC per
+ * request or one for the requests of a handle that arrive while its call is in flight
+ * (VerifyBatches); ContextState decides, this module only stores, sweeps and schedules, and the
+ * store below is how the gate reaches the objects.
  *
  * Nothing is stored until a context is established: a stranger's request with a fresh nonce reads,
  * finds no tables, and leaves the object empty.
@@ -28,6 +29,16 @@ import type {
   VerifyAnswer,
 } from './context-types.ts'
 import { type UserContexts, userContextsName } from './user-contexts.ts'
+import { batchingEnabled, type ItemResult, VerifyBatches } from './verify-batches.ts'
+
+/** One request's verify in a batch. */
+export interface VerifyItem {
+  req: ContextRequest
+  policy: ContextPolicy
+}
+
+/** An item's answer, or the message of what its verify threw. */
+export type BatchedVerify = { answer: VerifyAnswer } | { error: string }
 
 /** Once a nonce has been quiet this long its exact nc state is written (ContextState.flushNcState). */
 const NC_FLUSH_MS = 2000
@@ -116,6 +127,22 @@ export class SecurityContext extends DurableObject {
   verify(req: ContextRequest, policy: ContextPolicy): VerifyAnswer {
     this.begin(policy)
     return this.state.verify(req, policy)
+  }
+
+  /**
+   * The concurrent verifies of one isolate in one call (VerifyBatches): judged one after another,
+   * in arrival order, each exactly as `verify` would judge it alone. All run synchronously, so no
+   * other call interleaves. What one item throws is its own answer; the items after it still run.
+   */
+  verifyMany(items: VerifyItem[]): BatchedVerify[] {
+    this.begin(items[0]?.policy)
+    return items.map(({ req, policy }) => {
+      try {
+        return { answer: this.state.verify(req, policy) }
+      } catch (err) {
+        return { error: err instanceof Error ? err.message : String(err) }
+      }
+    })
   }
 
   establish(req: EstablishRequest, policy: ContextPolicy): EstablishAnswer {
@@ -367,9 +394,27 @@ export function durableObjectContexts(
   contexts: DurableObjectNamespace<SecurityContext>,
   users: DurableObjectNamespace<UserContexts>
 ): ContextStore {
+  // Sent from the request at the head of each batch: the stub is that request's own.
+  const batches = batchingEnabled()
+    ? new VerifyBatches<VerifyItem, VerifyAnswer>(async (handle, items) => {
+        const [only] = items
+        if (items.length === 1 && only) {
+          const answer = await onContext<VerifyAnswer>(contexts, handle, (c) =>
+            c.verify(only.req, only.policy)
+          )
+          return [{ answer }]
+        }
+        const results = await onContext<BatchedVerify[]>(contexts, handle, (c) =>
+          c.verifyMany(items)
+        )
+        return results.map(fromBatched)
+      })
+    : undefined
   return {
-    verify: (handle, req, policy) =>
-      onContext<VerifyAnswer>(contexts, handle, (c) => c.verify(req, policy)),
+    verify: batches
+      ? (handle, req, policy, caller) => batches.submit(handle, { req, policy }, caller)
+      : (handle, req, policy) =>
+          onContext<VerifyAnswer>(contexts, handle, (c) => c.verify(req, policy)),
     async establish(handle, req, policy) {
       // The index first: a user revocation that lands meanwhile then either refuses this add, or
       // finds the handle and revokes the context before (or after) it is written.
@@ -394,4 +439,8 @@ export function durableObjectContexts(
       return done.filter(Boolean).length
     },
   }
+}
+
+function fromBatched(r: BatchedVerify): ItemResult<VerifyAnswer> {
+  return 'error' in r ? { error: new Error(r.error) } : r
 }
