@@ -201,6 +201,8 @@ export function variableDefaults(): Record<string, string> {
   for (const [name, [key]] of Object.entries(AUTH_VARS)) {
     if (key in DEFAULTS) out[name] = text(DEFAULTS[key as keyof typeof DEFAULTS])
   }
+  // Its variable spells `false` as `off`.
+  if (DEFAULTS.contextReleaseAfter === false) out.CONTEXT_RELEASE_AFTER = 'off'
   for (const [name, [key]] of Object.entries(BRAKE_VARS)) {
     const value = DEFAULTS.brakePolicy[key]
     out[name] = text(key === 'knownClientSeconds' ? value / 86_400 : value)
