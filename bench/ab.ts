@@ -8,7 +8,8 @@
  * authentications instead (row (d): each request answers a fresh challenge with nc=1, so the
  * authority is called and a context created; replay `window` unless AB_REPLAY says otherwise;
  * the authority's CPU per login is printed beside the gate's), AB_V8_FLAGS_A / AB_V8_FLAGS_B
- * (V8's flags of that side's process instead of the default ones, space-separated; "" for none).
+ * (V8's flags of that side's process instead of the default ones, space-separated; "" for none),
+ * AB_LOG_LEVEL (the gates' LOG_LEVEL, default `logins` as deployed and as `npm run bench`'s rows).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -34,6 +35,7 @@ const ROW = process.env.AB_ROW === 'd' ? 'd' : 'c'
 const REPLAY = (process.env.AB_REPLAY ?? (ROW === 'd' ? 'window' : 'off,window')).split(',')
 /** Logins answered per second at most, to size each run's precomputed requests. */
 const MAX_LOGINS_PER_SECOND = 500
+const LOG_LEVEL = process.env.AB_LOG_LEVEL ?? 'logins'
 const v8Flags = (side: 'A' | 'B') => process.env[`AB_V8_FLAGS_${side}`]?.split(' ').filter(Boolean)
 /**
  * AB_TMPFS=1: Durable Object files on /dev/shm (no fsync cost), to see the CPU alone; AB_TMPFS=B:
@@ -148,10 +150,11 @@ async function main(): Promise<void> {
                 vars: {
                   ...stack.gate.vars,
                   REPLAY_MODE: replay,
-                  // Logins come from one address, for one user: the default brakes would refuse them.
-                  ...(ROW === 'd'
-                    ? { BRAKE_AUTHORITY_PER_MINUTE: '100000000', ...BENCH_LOGIN_BRAKES }
-                    : {}),
+                  LOG_LEVEL: LOG_LEVEL,
+                  // Logins come from one address, for one user: the default brakes would refuse
+                  // them (row c too: each run establishes its sessions anew).
+                  BRAKE_AUTHORITY_PER_MINUTE: '100000000',
+                  ...BENCH_LOGIN_BRAKES,
                 },
               },
             ],
