@@ -12,7 +12,8 @@
  * AB_SHARED=1 (one session over all AB_CONNECTIONS, the browser-like load of `npm run bench`; by
  * default a session per connection), AB_COUNT_CALLS=1 (both gates at LOG_LEVEL=all: their decision
  * logs are counted and the security-context calls per 1000 requests printed; the log line costs
- * CPU on both sides alike).
+ * CPU on both sides alike),
+ * AB_LOG_LEVEL (the gates' LOG_LEVEL, default `logins` as deployed and as `npm run bench`'s rows).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -42,6 +43,7 @@ const COUNT_CALLS = process.env.AB_COUNT_CALLS === '1'
 const REPLAY = (process.env.AB_REPLAY ?? (ROW === 'd' ? 'window' : 'off,window')).split(',')
 /** Logins answered per second at most, to size each run's precomputed requests. */
 const MAX_LOGINS_PER_SECOND = 500
+const LOG_LEVEL = process.env.AB_LOG_LEVEL ?? 'logins'
 const v8Flags = (side: 'A' | 'B') => process.env[`AB_V8_FLAGS_${side}`]?.split(' ').filter(Boolean)
 /**
  * AB_TMPFS=1: Durable Object files on /dev/shm (no fsync cost), to see the CPU alone; AB_TMPFS=B:
@@ -165,11 +167,11 @@ async function main(): Promise<void> {
                 vars: {
                   ...stack.gate.vars,
                   REPLAY_MODE: replay,
-                  ...(COUNT_CALLS ? { LOG_LEVEL: 'all' } : {}),
-                  // Logins come from one address, for one user: the default brakes would refuse them.
-                  ...(ROW === 'd'
-                    ? { BRAKE_AUTHORITY_PER_MINUTE: '100000000', ...BENCH_LOGIN_BRAKES }
-                    : {}),
+                  LOG_LEVEL: COUNT_CALLS ? 'all' : LOG_LEVEL,
+                  // Logins come from one address, for one user: the default brakes would refuse
+                  // them (row c too: each run establishes its sessions anew).
+                  BRAKE_AUTHORITY_PER_MINUTE: '100000000',
+                  ...BENCH_LOGIN_BRAKES,
                 },
               },
             ],

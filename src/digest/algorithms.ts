@@ -70,7 +70,7 @@ export interface ResponseInput {
 export function computeResponse(input: ResponseInput): string {
   const hash = hashOf(input.algorithm)
   const ha1 = sessionHA1(input)
-  const ha2 = hashHex(hash, a2(input.method, input))
+  const ha2 = input.qop === 'auth-int' ? hashHex(hash, a2(input.method, input)) : ha2Of(hash, input)
   if (input.qop === undefined) return hashHex(hash, `${ha1}:${input.nonce}:${ha2}`)
   const { nc, cnonce } = input
   if (nc === undefined) throw new DigestError('missing_directive', 'qop without nc', 'nc')
@@ -92,6 +92,25 @@ function sessionHA1(input: ResponseInput): string {
     throw new DigestError('missing_directive', `${input.algorithm} without cnonce`, 'cnonce')
   }
   return hashHex(hashOf(input.algorithm), `${input.ha1}:${input.nonce}:${input.cnonce}`)
+}
+
+/**
+ * H(A2) without a body: method and URI only, the same for a session's requests (and their
+ * rspauth) to one resource, so the recent ones are kept. Nothing secret goes in, and the memo is
+ * dropped whole when full.
+ */
+const recentHA2 = new Map<string, string>()
+const RECENT_HA2_MAX = 256
+
+function ha2Of(hash: HashName, input: ResponseInput): string {
+  const key = `${hash}\n${input.method}:${input.uri}`
+  let ha2 = recentHA2.get(key)
+  if (ha2 === undefined) {
+    ha2 = hashHex(hash, a2(input.method, input))
+    if (recentHA2.size >= RECENT_HA2_MAX) recentHA2.clear()
+    recentHA2.set(key, ha2)
+  }
+  return ha2
 }
 
 function a2(method: string, input: ResponseInput): string {

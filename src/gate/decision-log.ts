@@ -75,7 +75,20 @@ export function writeLog(level: LogLevel, severity: Severity, record: object): v
  * verified at the edge (nothing deferred) routine.
  */
 export function decisionLogger(level: LogLevel): (entry: DecisionLog) => void {
-  return (entry) => writeLog(level, severityOf(entry), entry)
+  const logger = (entry: DecisionLog) => writeLog(level, severityOf(entry), entry)
+  if (!logs(level, 'routine')) quietOnRoutine.add(logger)
+  return logger
+}
+
+/** Default loggers whose level writes nothing for a routine decision. */
+const quietOnRoutine = new WeakSet<object>()
+
+/**
+ * Does this decision callback drop every routine record? Then the caller need not build one for
+ * each request verified at the edge. Only a default logger says so; any other callback gets all.
+ */
+export function dropsRoutine(onDecision: object): boolean {
+  return quietOnRoutine.has(onDecision)
 }
 
 export function severityOf(entry: DecisionLog): Severity {

@@ -51,6 +51,14 @@ const HOP_BY_HOP = [
 
 export const ORIGIN_RETRY_AFTER_SECONDS = 5
 
+/** A principal's identity headers as forwarded, and its assertion of one second. */
+interface Identity {
+  user: string
+  groups: string
+  second: number
+  assertion: string
+}
+
 /**
  * Forwards one request to the origin, under options fixed once (what is stripped, where to).
  * @returns forward(request, principal, now, path): `path` is the canonical request path
@@ -78,6 +86,22 @@ export function originForwarder(o: ForwardOptions) {
   // A handshake keeps Upgrade (Connection is set below); other upgrades (h2c…) go no further.
   const stripForHandshake = stripped(HOP_BY_HOP.filter((name) => name !== 'upgrade'))
   const audience = o.assertionAudience ?? origin.origin
+  // A session's requests carry the same principal object (the isolate cache's): its encoded
+  // headers are built once, and its assertion once a second, without signAssertion's lookup key.
+  const identities = new WeakMap<Principal, Identity>()
+  const identityOf = (principal: Principal): Identity => {
+    let identity = identities.get(principal)
+    if (!identity) {
+      identity = {
+        user: encodeHeaderValue(principal.name),
+        groups: principal.groups.map(encodeHeaderValue).join(','),
+        second: -1,
+        assertion: '',
+      }
+      identities.set(principal, identity)
+    }
+    return identity
+  }
 
   return async function forward(
     request: Request,
@@ -116,15 +140,20 @@ export function originForwarder(o: ForwardOptions) {
     headers.set('x-forwarded-proto', protocol)
     appendForwardedFor(headers)
     if (principal) {
-      headers.set(o.headers.user, encodeHeaderValue(principal.name))
-      headers.set(o.headers.groups, principal.groups.map(encodeHeaderValue).join(','))
+      const identity = identityOf(principal)
+      headers.set(o.headers.user, identity.user)
+      headers.set(o.headers.groups, identity.groups)
       if (o.assertionKey) {
-        const token = signAssertion(
-          principal,
-          { issuer: o.issuer, audience, realm: o.realm, now },
-          o.assertionKey
-        )
-        headers.set(o.headers.assertion, typeof token === 'string' ? token : await token)
+        if (identity.second !== now) {
+          const token = signAssertion(
+            principal,
+            { issuer: o.issuer, audience, realm: o.realm, now },
+            o.assertionKey
+          )
+          identity.assertion = typeof token === 'string' ? token : await token
+          identity.second = now
+        }
+        headers.set(o.headers.assertion, identity.assertion)
       }
     }
     return send(
@@ -247,8 +276,13 @@ function keepPrivate(headers: Headers): void {
   for (const name of ['cdn-cache-control', 'cloudflare-cdn-cache-control', 'surrogate-control']) {
     headers.delete(name)
   }
+  const cacheControl = headers.get('cache-control')
+  if (cacheControl === null) {
+    headers.set('cache-control', 'private')
+    return
+  }
   // Split at commas outside quoted strings (`private="set-cookie, x"`).
-  const directives = (headers.get('cache-control')?.match(/(?:[^,"]|"(?:[^"\\]|\\.)*")+/g) ?? [])
+  const directives = (cacheControl.match(/(?:[^,"]|"(?:[^"\\]|\\.)*")+/g) ?? [])
     .map((d) => d.trim())
     .filter((d) => d !== '')
   if (directives.some((d) => d.toLowerCase() === 'no-store')) return

@@ -19,7 +19,7 @@ import type { AuthorityClient } from './authority-client.ts'
 import type { BrakeStore } from './brake-policy.ts'
 import { clientBucket } from './client-bucket.ts'
 import type { Binding, ContextStore } from './context-types.ts'
-import type { DecisionLog, SspiCode } from './decision-log.ts'
+import { type DecisionLog, dropsRoutine, type SspiCode } from './decision-log.ts'
 import { IsolateContextCache } from './isolate-cache.ts'
 import { KnownHandles } from './known-handles.ts'
 import { ContextStoreFullError } from './memory-contexts.ts'
@@ -72,6 +72,8 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
   const isolateCache = new IsolateContextCache()
   const known = new KnownHandles()
   const inflight = new Map<string, Promise<Verdict>>()
+  // At the default levels a request verified at the edge writes no line: its record is not built.
+  const quietOnRoutine = dropsRoutine(o.onDecision)
   // The minter holds the imported HMAC keys: imported once per middleware, again after a failure.
   // Kept once ready: awaiting a promise that another request created costs workerd far more than
   // reading a variable.
@@ -173,19 +175,23 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
     })
     if (o.onAuthSuccess) await o.onAuthSuccess(c, principal)
     const initial = verdict.verifiedBy === 'authority'
-    log(
-      initial ? 'SEC_E_OK' : 'SEC_I_COMPLETE_NEEDED',
-      200,
-      initial ? 'authenticated' : 'verified_at_edge',
-      verdict.deferred && `revalidation_deferred_${verdict.deferred}`,
-      principal.name
-    )
+    // Routine (decision-log.ts severityOf): verified at the edge, nothing deferred.
+    if (initial || verdict.deferred !== undefined || !quietOnRoutine) {
+      log(
+        initial ? 'SEC_E_OK' : 'SEC_I_COMPLETE_NEEDED',
+        200,
+        initial ? 'authenticated' : 'verified_at_edge',
+        verdict.deferred && `revalidation_deferred_${verdict.deferred}`,
+        principal.name
+      )
+    }
 
     await next()
 
     // A WebSocket upgrade (101) cannot be rebuilt; it goes out without Authentication-Info.
     if (c.res.status === 101) return
-    const info = await authenticationInfo(o, ready, verdict, now)
+    const pending = authenticationInfo(o, ready, verdict, now)
+    const info = typeof pending === 'string' ? pending : await pending
     try {
       c.res.headers.set('Authentication-Info', info)
     } catch {
@@ -324,19 +330,27 @@ function waitUntil(c: Context, p: Promise<unknown>): void {
   }
 }
 
-/** rspauth (mutual authentication), and a nextnonce when the nonce nears its end (RFC 7616 §3.5). */
-async function authenticationInfo(
+/**
+ * rspauth (mutual authentication), and a nextnonce when the nonce nears its end (RFC 7616 §3.5).
+ * Synchronous unless a nextnonce is minted: most requests need no await here.
+ */
+function authenticationInfo(
   o: ResolvedOptions,
   minter: TokenMinter,
   v: Acceptance,
   now: number
-): Promise<string> {
+): string | Promise<string> {
   // Without qop there is no nc: such a nonce is single-use, so the client always gets the next.
   const singleUse = v.credentials.qop === undefined && o.replay !== 'off'
-  const nextnonce =
-    singleUse || v.nonceAgeSeconds >= o.nonceLifetime - o.nextnonceLead
-      ? await minter.mintNonce({ serverId: o.serverId, handle: v.handle, now })
-      : undefined
+  if (singleUse || v.nonceAgeSeconds >= o.nonceLifetime - o.nextnonceLead) {
+    return minter
+      .mintNonce({ serverId: o.serverId, handle: v.handle, now })
+      .then((nextnonce) => infoHeader(v, nextnonce))
+  }
+  return infoHeader(v, undefined)
+}
+
+function infoHeader(v: Acceptance, nextnonce: string | undefined): string {
   return formatAuthenticationInfo({
     rspauth: v.rspauth || undefined,
     qop: v.credentials.qop,

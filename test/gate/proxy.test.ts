@@ -8,6 +8,7 @@ import { env } from 'cloudflare:workers'
 import { Hono } from 'hono'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { digestAuth } from '../../src/entries/index.ts'
+import { decisionLogger, dropsRoutine } from '../../src/gate/decision-log.ts'
 import worker from '../../src/index.ts'
 import {
   captureDecisions,
@@ -179,6 +180,14 @@ describe('LOG_LEVEL', () => {
     expect(await run('logins')).toEqual({ log: 1, warn: 1, error: 1 })
     expect(await run('denials')).toEqual({ log: 0, warn: 1, error: 1 })
     expect(await run('off')).toEqual({ log: 0, warn: 0, error: 0 })
+  })
+
+  it('the middleware may skip a routine record only for a default logger whose level drops it', () => {
+    for (const level of ['logins', 'denials', 'off'] as const) {
+      expect(dropsRoutine(decisionLogger(level)), level).toBe(true)
+    }
+    expect(dropsRoutine(decisionLogger('all'))).toBe(false)
+    expect(dropsRoutine(() => {})).toBe(false)
   })
 
   it('every decision line carries cf-ray where Cloudflare sent one', async () => {
