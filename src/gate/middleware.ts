@@ -176,17 +176,24 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
     if (o.onAuthSuccess) await o.onAuthSuccess(c, principal)
     const initial = verdict.verifiedBy === 'authority'
     // Routine (decision-log.ts severityOf): verified at the edge, nothing deferred.
-    if (initial || verdict.deferred !== undefined || !quietOnRoutine) {
+    const logged = initial || verdict.deferred !== undefined || !quietOnRoutine
+    const logAccepted = (status: number) =>
       log(
         initial ? 'SEC_E_OK' : 'SEC_I_COMPLETE_NEEDED',
-        200,
+        status,
         initial ? 'authenticated' : 'verified_at_edge',
         verdict.deferred && `revalidation_deferred_${verdict.deferred}`,
         principal.name
       )
-    }
+    // A WebSocket handshake is logged once the origin has answered it: 101 when the socket opened.
+    const handshake = logged && c.req.header('upgrade')?.toLowerCase() === 'websocket'
+    if (logged && !handshake) logAccepted(200)
 
-    await next()
+    try {
+      await next()
+    } finally {
+      if (handshake) logAccepted(c.res.status)
+    }
 
     // A WebSocket upgrade (101) cannot be rebuilt; it goes out without Authentication-Info.
     if (c.res.status === 101) return

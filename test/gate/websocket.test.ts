@@ -8,6 +8,7 @@
 import { exports } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import {
+  captureDecisions,
   challengeOf,
   client,
   type FakeAuthority,
@@ -69,6 +70,21 @@ function openSocket(res: Response) {
 }
 
 describe('an authenticated handshake', () => {
+  it('is logged with the status the client got: 101 once the socket opened', async () => {
+    const decisions = captureDecisions()
+    const alice = client(worker, 'alice', 'wonderland')
+    const res = await alice.fetch('/private/ws', { headers: HANDSHAKE })
+    expect(res.status).toBe(101)
+    openSocket(res).close()
+    const accepted = decisions.filter((d) => d.outcome === 'authenticated')
+    expect(accepted.map((d) => d.status)).toEqual([101])
+    // A login that is not a handshake keeps the gate's own status.
+    await client(worker, 'bob', 'builder').fetch('/private/plain')
+    expect(decisions.filter((d) => d.outcome === 'authenticated').map((d) => d.status)).toEqual([
+      101, 200,
+    ])
+  })
+
   it('is forwarded as an upgrade, and the socket echoes as the user', async () => {
     const alice = client(worker, 'alice', 'wonderland')
     const res = await alice.fetch('/private/ws?room=1', {
