@@ -18,19 +18,19 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { bundleWorkers } from '../scripts/stack/bundle.ts'
-import { type RunningWorker, startMiniflare, startWorkerd } from '../scripts/stack/launcher.ts'
-import { CONFIGS, PROJECT_ROOT } from '../scripts/stack/paths.ts'
+import { type RunningWorker, startWorkerd } from '../scripts/stack/launcher.ts'
+import { CONFIGS } from '../scripts/stack/paths.ts'
 import { freePorts } from '../scripts/stack/ports.ts'
-import { prepareStack, stackWorkers } from '../scripts/stack/stack.ts'
 import { countsBetween, DecisionTally } from './lib/decisions.ts'
 import { runLoadInThread } from './lib/load.ts'
 import { BENCH_PATH, digestSessionRequests, initialAuthorization, rawGet } from './lib/requests.ts'
 import { fetchChallenges } from './lib/rows.ts'
-import { BENCH_LOGIN_BRAKES, BENCH_USER } from './lib/stack.ts'
-
-/** The bench's origin: the same small answer to every request. */
-const BENCH_ORIGIN = join(PROJECT_ROOT, 'bench', 'workers', 'origin', 'wrangler.toml')
+import {
+  BENCH_LOGIN_BRAKES,
+  BENCH_USER,
+  type ScratchStack,
+  startScratchStack,
+} from './lib/stack.ts'
 
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 4)
 const SECONDS = Number(process.env.AB_SECONDS ?? 3)
@@ -99,34 +99,15 @@ async function main(): Promise<void> {
   const configA = process.argv[3] ?? CONFIGS.gate
   if (!configB) throw new Error('usage: npx node bench/ab.ts <gate wrangler.toml B> [A]')
   const dir = mkdtempSync(join(tmpdir(), 'digest-gate-ab-'))
-  const stops: (() => Promise<void>)[] = []
-  const start = async (worker: Promise<RunningWorker>) => {
-    const started = await worker
-    stops.push(() => started.stop())
-    return started
-  }
+  let scratch: ScratchStack | undefined
   try {
     const ports = (await freePorts(2 + 2 * REPLAY.length)) as number[]
-    const plan = await prepareStack({
-      persistTo: join(dir, 'state'),
-      secrets: { gate: join(dir, 'gate.env'), authority: join(dir, 'authority.env') },
-      originPort: ports[0],
-      authorityPort: ports[1],
-      gatePort: ports[2],
-    })
-    const bundles = await bundleWorkers(join(dir, 'bundles'), {
-      origin: BENCH_ORIGIN,
-      authority: CONFIGS.authority,
-      A: configA,
-      B: configB,
-    })
-    // A deployment's default: no operator's console (npm start turns it on).
-    const stack = stackWorkers(plan, { CONSOLE_GROUP: '' })
-    // The bench's own origin (bench/workers/origin): the same answer to every row, where the demo
-    // origin would verify each assertion and echo it back, costs only gate rows would pay.
-    const origin = { ...stack.origin, config: BENCH_ORIGIN, script: bundles.origin, vars: {} }
-    await start(startWorkerd('origin', [origin], { dir }))
-    const authority = await start(startMiniflare({ ...stack.authority, script: bundles.authority }))
+    scratch = await startScratchStack(
+      dir,
+      { origin: ports[0] as number, authority: ports[1] as number, gate: ports[2] as number },
+      { A: configA, B: configB }
+    )
+    const { stack, bundles, authority, start } = scratch
 
     interface Variant {
       name: 'A' | 'B'
@@ -275,7 +256,7 @@ async function main(): Promise<void> {
       )
     }
   } finally {
-    for (const stop of stops.reverse()) await stop().catch(() => {})
+    await scratch?.stop()
     rmSync(dir, { recursive: true, force: true })
     if (STORAGE_ROOT) rmSync(STORAGE_ROOT, { recursive: true, force: true })
   }

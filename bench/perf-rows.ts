@@ -8,16 +8,13 @@ import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { bundleWorkers } from '../scripts/stack/bundle.ts'
-import { type RunningWorker, startMiniflare, startWorkerd } from '../scripts/stack/launcher.ts'
-import { CONFIGS, PROJECT_ROOT } from '../scripts/stack/paths.ts'
+import { startWorkerd } from '../scripts/stack/launcher.ts'
+import { CONFIGS } from '../scripts/stack/paths.ts'
 import { freePorts } from '../scripts/stack/ports.ts'
-import { prepareStack, stackWorkers } from '../scripts/stack/stack.ts'
 import { runLoadInThread } from './lib/load.ts'
 import { BENCH_PATH, digestSessionRequests, PUBLIC_BENCH_PATH, rawGet } from './lib/requests.ts'
-import { BENCH_USER } from './lib/stack.ts'
+import { BENCH_USER, type ScratchStack, startScratchStack } from './lib/stack.ts'
 
-const BENCH_ORIGIN = join(PROJECT_ROOT, 'bench', 'workers', 'origin', 'wrangler.toml')
 const ROUNDS = Number(process.env.PERF_ROUNDS ?? 2)
 const SECONDS = Number(process.env.PERF_SECONDS ?? 3)
 const REPLAY = process.env.PERF_REPLAY ?? 'off'
@@ -43,30 +40,15 @@ async function main(): Promise<void> {
   const config = process.argv[2] ?? CONFIGS.gate
   mkdirSync(OUT, { recursive: true })
   const dir = mkdtempSync(join(tmpdir(), 'digest-gate-perf-'))
-  const stops: (() => Promise<void>)[] = []
-  const start = async (worker: Promise<RunningWorker>) => {
-    const started = await worker
-    stops.push(() => started.stop())
-    return started
-  }
+  let scratch: ScratchStack | undefined
   try {
     const ports = (await freePorts(3)) as number[]
-    const plan = await prepareStack({
-      persistTo: join(dir, 'state'),
-      secrets: { gate: join(dir, 'gate.env'), authority: join(dir, 'authority.env') },
-      originPort: ports[0],
-      authorityPort: ports[1],
-      gatePort: ports[2],
-    })
-    const bundles = await bundleWorkers(join(dir, 'bundles'), {
-      origin: BENCH_ORIGIN,
-      authority: CONFIGS.authority,
-      gate: config,
-    })
-    const stack = stackWorkers(plan, { CONSOLE_GROUP: '' })
-    const origin = { ...stack.origin, config: BENCH_ORIGIN, script: bundles.origin, vars: {} }
-    await start(startWorkerd('origin', [origin], { dir }))
-    await start(startMiniflare({ ...stack.authority, script: bundles.authority }))
+    scratch = await startScratchStack(
+      dir,
+      { origin: ports[0] as number, authority: ports[1] as number, gate: ports[2] as number },
+      { gate: config }
+    )
+    const { stack, bundles, start } = scratch
     const port = ports[2] as number
     const gate = await start(
       startWorkerd(
@@ -127,7 +109,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    for (const stop of stops.reverse()) await stop().catch(() => {})
+    await scratch?.stop()
     rmSync(dir, { recursive: true, force: true })
   }
 }

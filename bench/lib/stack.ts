@@ -263,3 +263,61 @@ export async function startBenchStack(options: {
     throw error
   }
 }
+
+/** What a scratch stack started: its plan and workers, and how to start and stop more. */
+export interface ScratchStack {
+  plan: Awaited<ReturnType<typeof prepareStack>>
+  stack: ReturnType<typeof stackWorkers>
+  /** The bundles by name: `origin`, `authority` and each of the gates asked for. */
+  bundles: Record<string, string>
+  authority: RunningWorker
+  /** Starts a worker that `stop` stops. */
+  start(worker: Promise<RunningWorker>): Promise<RunningWorker>
+  /** Stops everything started, last first (the directory stays the caller's). */
+  stop(): Promise<void>
+}
+
+/**
+ * A bench tool's own stack in `dir` for comparing gate builds: temporary secrets and demo users,
+ * the bench's origin (bench/workers/origin) on plain workerd and the authority on Miniflare,
+ * started; the gates in `gates` (name → wrangler.toml) bundled for the caller to start. No
+ * operator's console, as deployed.
+ */
+export async function startScratchStack(
+  dir: string,
+  ports: { origin: number; authority: number; gate: number },
+  gates: Record<string, string>
+): Promise<ScratchStack> {
+  const stops: (() => Promise<void>)[] = []
+  const start = async (worker: Promise<RunningWorker>) => {
+    const started = await worker
+    stops.push(() => started.stop())
+    return started
+  }
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch(() => {})
+  }
+  try {
+    const plan = await prepareStack({
+      persistTo: join(dir, 'state'),
+      secrets: { gate: join(dir, 'gate.env'), authority: join(dir, 'authority.env') },
+      originPort: ports.origin,
+      authorityPort: ports.authority,
+      gatePort: ports.gate,
+    })
+    const bundles = await bundleWorkers(join(dir, 'bundles'), {
+      origin: CONFIGS.origin,
+      authority: CONFIGS.authority,
+      ...gates,
+    })
+    const stack = stackWorkers(plan, { CONSOLE_GROUP: '' })
+    // The same small answer to every request: the demo origin's assertion checks are not the gate's.
+    const origin = { ...stack.origin, config: CONFIGS.origin, script: bundles.origin, vars: {} }
+    await start(startWorkerd('origin', [origin], { dir }))
+    const authority = await start(startMiniflare({ ...stack.authority, script: bundles.authority }))
+    return { plan, stack, bundles, authority, start, stop }
+  } catch (error) {
+    await stop()
+    throw error
+  }
+}
