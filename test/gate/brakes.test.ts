@@ -39,6 +39,7 @@ import {
   installPeers,
   REALM,
 } from './fakes.ts'
+import { addressesIn, addUser, unique } from './support/fresh-names.ts'
 
 let authority: FakeAuthority
 
@@ -55,17 +56,9 @@ afterEach(() => {
 const advance = (seconds: number) => vi.setSystemTime(Date.now() + seconds * 1000)
 const nowSeconds = () => Math.floor(Date.now() / 1000)
 
-/** Fresh names per test: the objects' storage outlives a test. */
-let serial = 0
-const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${++serial}`
-let host = 0
-const newIp = () => `192.0.2.${++host}`
+const newIp = addressesIn('192.0.2')
 
-function newUser(password = 'right-password'): string {
-  const name = unique('user')
-  authority.users.set(name, { password, groups: [] })
-  return name
-}
+const newUser = (password?: string) => addUser(authority, password)
 
 /** The deployed gate (default configuration), as Cloudflare would call it. */
 const viaGate: GateFetch = (req) => exports.default.fetch(req)

@@ -29,6 +29,7 @@ import {
   installPeers,
   REALM,
 } from './fakes.ts'
+import { addressesIn, addUser, unique } from './support/fresh-names.ts'
 
 let authority: FakeAuthority
 let origin: FakeOrigin
@@ -43,18 +44,10 @@ afterEach(() => {
   vi.restoreAllMocks()
 })
 
-/** Fresh names per test: the objects' storage outlives a test. */
-let serial = 0
-const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${++serial}`
-let host = 0
-const newIp = () => `198.51.100.${++host}`
+const newIp = addressesIn('198.51.100')
 const THRESHOLD = DEFAULT_BRAKE_POLICY.userFailures
 
-function newUser(password = 'right-password'): string {
-  const name = unique('user')
-  authority.users.set(name, { password, groups: [] })
-  return name
-}
+const newUser = (password?: string) => addUser(authority, password)
 
 /** One call the gate made to a Durable Object: which object (by name) and which method. */
 interface Call {

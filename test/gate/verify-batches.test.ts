@@ -24,6 +24,7 @@ import {
   type GateFetch,
   installPeers,
 } from './fakes.ts'
+import { addressesIn, addUser } from './support/fresh-names.ts'
 
 let authority: FakeAuthority
 let origin: FakeOrigin
@@ -43,16 +44,9 @@ afterEach(() => {
   vi.restoreAllMocks()
 })
 
-let serial = 0
-const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${++serial}`
-let host = 0
-const newIp = () => `198.51.100.${++host}`
+const newIp = addressesIn('198.51.100')
 
-function newUser(password = 'right-password'): string {
-  const name = unique('batch-user')
-  authority.users.set(name, { password, groups: [] })
-  return name
-}
+const newUser = (password?: string) => addUser(authority, password, 'batch-user')
 
 /** One call to a context object: its name, method and the nonces of the requests it carried. */
 interface Call {
