@@ -243,11 +243,11 @@ describe('chromium', () => {
         { user: ALICE.name, echo: 'twice' },
       ])
       // Chromium sent its cached credentials on the handshake (same directory as the page: no
-      // 401 first), and the gate accepted them: one decision. Usually verified at the edge; but
+      // 401 first), and the gate accepted them: one decision, with the origin's 101. Usually verified at the edge; but
       // Chromium may meanwhile get /favicon.ico's challenge and send the handshake on that fresh
       // nonce, a login of its own (outcome `authenticated`), as seen under load.
       const handshakes = (await decisions.quiet()).filter((d) => d.path === '/private/ws')
-      expect(handshakes.map((d) => [d.status, d.user])).toEqual([[200, ALICE.name]])
+      expect(handshakes.map((d) => [d.status, d.user])).toEqual([[101, ALICE.name]])
       expect(['verified_at_edge', 'authenticated']).toContain(handshakes[0]?.outcome)
     } finally {
       await context.close()
