@@ -9,7 +9,7 @@
  * verified by the authority before any security-context object is touched, so a stranger creates
  * no object (on workerd, any call to an object creates its database file).
  */
-import type { VerifyRequest } from '../authority-protocol/v1.ts'
+import type { Principal, VerifyRequest } from '../authority-protocol/v1.ts'
 import { validateVerifyRequest } from '../authority-protocol/validate.ts'
 import { hashOf } from '../digest/algorithms.ts'
 import { readBodyUpTo } from '../digest/bounded-body.ts'
@@ -605,12 +605,40 @@ async function verifyWithContext(
   }
   // The request goes along: its verify may travel in a batch with others of the same handle.
   const answer = await a.io.contexts.verify(a.handle, req, o.policy, a.incoming)
+  if (answer.kind === 'verified' || answer.kind === 'revalidate') {
+    answer.principal = samePrincipal(a.handle, answer.principal)
+  }
+  if (o.replay !== 'off') return answer
   if (answer.kind === 'verified' && answer.cached) {
     w.isolateCache.put(a.handle, req.bucket, answer.cached, req.now, o.revalidateAfter)
   } else {
     w.isolateCache.delete(a.handle, req.bucket)
   }
   return answer
+}
+
+/**
+ * The principal last answered for each handle in this isolate. An answer that crosses the RPC is
+ * a new object each time, while the forwarder builds a principal's identity headers, and its
+ * assertion of the second, once per principal object: a session's answers share the kept one
+ * while its name and groups stay the same. Dropped whole when full.
+ */
+const recentPrincipals = new Map<string, Principal>()
+const RECENT_PRINCIPALS_MAX = 4096
+
+function samePrincipal(handle: string, principal: Principal): Principal {
+  const kept = recentPrincipals.get(handle)
+  if (kept === principal) return kept
+  if (kept && kept.name === principal.name && sameGroups(kept.groups, principal.groups)) return kept
+  if (recentPrincipals.size >= RECENT_PRINCIPALS_MAX) recentPrincipals.clear()
+  recentPrincipals.set(handle, principal)
+  return principal
+}
+
+function sameGroups(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 /**

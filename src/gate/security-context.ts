@@ -31,10 +31,14 @@ import type {
 import { type UserContexts, userContextsName } from './user-contexts.ts'
 import { batchingEnabled, type ItemResult, VerifyBatches } from './verify-batches.ts'
 
-/** One request's verify in a batch. */
+/**
+ * One request's verify in a batch. The policy may come as its JSON text (policyText): one string
+ * crosses the RPC boundary cheaper than an object's nine named fields, and the object parses it
+ * only when it differs from the last one it was sent.
+ */
 export interface VerifyItem {
   req: ContextRequest
-  policy: ContextPolicy
+  policy: ContextPolicy | string
 }
 
 /** An item's answer, or the message of what its verify threw. */
@@ -65,6 +69,9 @@ export class SecurityContext extends DurableObject {
   private lastCall = 0
   /** The policy's releaseAfter in ms, as the last call said; undefined: the runtime evicts. */
   private releaseAfterMs: number | undefined
+  /** The last policy sent as text, and what it parsed to. */
+  private policyText = ''
+  private policy: ContextPolicy | undefined
   private sweeping = false
   private readonly state = new ContextState(
     this.storage,
@@ -72,7 +79,8 @@ export class SecurityContext extends DurableObject {
       alarmAt: (at) => this.scheduleAlarm(at),
       // One timer per quiet spell, not one per request: it looks again when it fires.
       flushSoon: () => {
-        this.lastNcChange = Date.now()
+        // Only called within a call, which begin() has just timed.
+        this.lastNcChange = this.lastCall
         if (this.flushTimer !== undefined && this.flushAt <= this.lastNcChange + NC_FLUSH_MS) return
         // None, or one waiting to release the object later than this flush is due.
         if (this.flushTimer !== undefined) clearTimeout(this.flushTimer)
@@ -114,6 +122,16 @@ export class SecurityContext extends DurableObject {
     this.ctx.abort(RELEASED)
   }
 
+  /** The policy a call was sent, parsed once per change of its text. */
+  private policyOf(policy: ContextPolicy | string): ContextPolicy {
+    if (typeof policy !== 'string') return policy
+    if (policy !== this.policyText || this.policy === undefined) {
+      this.policy = JSON.parse(policy) as ContextPolicy
+      this.policyText = policy
+    }
+    return this.policy
+  }
+
   private begin(policy?: ContextPolicy): void {
     this.calls++
     this.lastCall = Date.now()
@@ -124,9 +142,11 @@ export class SecurityContext extends DurableObject {
     }
   }
 
-  verify(req: ContextRequest, policy: ContextPolicy): VerifyAnswer {
-    this.begin(policy)
-    return this.state.verify(req, policy)
+  /** `policy`: the object, or its JSON text (policyText), which the store sends. */
+  verify(req: ContextRequest, policy: ContextPolicy | string): VerifyAnswer {
+    const p = this.policyOf(policy)
+    this.begin(p)
+    return this.state.verify(req, p)
   }
 
   /**
@@ -135,10 +155,11 @@ export class SecurityContext extends DurableObject {
    * other call interleaves. What one item throws is its own answer; the items after it still run.
    */
   verifyMany(items: VerifyItem[]): BatchedVerify[] {
-    this.begin(items[0]?.policy)
+    const first = items[0]
+    this.begin(first && this.policyOf(first.policy))
     return items.map(({ req, policy }) => {
       try {
-        return { answer: this.state.verify(req, policy) }
+        return { answer: this.state.verify(req, this.policyOf(policy)) }
       } catch (err) {
         return { error: err instanceof Error ? err.message : String(err) }
       }
@@ -412,9 +433,10 @@ export function durableObjectContexts(
     : undefined
   return {
     verify: batches
-      ? (handle, req, policy, caller) => batches.submit(handle, { req, policy }, caller)
+      ? (handle, req, policy, caller) =>
+          batches.submit(handle, { req, policy: policyText(policy) }, caller)
       : (handle, req, policy) =>
-          onContext<VerifyAnswer>(contexts, handle, (c) => c.verify(req, policy)),
+          onContext<VerifyAnswer>(contexts, handle, (c) => c.verify(req, policyText(policy))),
     async establish(handle, req, policy) {
       // The index first: a user revocation that lands meanwhile then either refuses this add, or
       // finds the handle and revokes the context before (or after) it is written.
@@ -439,6 +461,23 @@ export function durableObjectContexts(
       return done.filter(Boolean).length
     },
   }
+}
+
+/** A gate's policy is one object for its lifetime: its text is made once. */
+const policyTexts = new WeakMap<ContextPolicy, ContextPolicy | string>()
+
+/**
+ * The policy as it is sent to a context's object: its JSON text, or the object itself when JSON
+ * would not carry it faithfully (a non-finite number, e.g. revalidateAfter: Infinity).
+ */
+export function policyText(policy: ContextPolicy): ContextPolicy | string {
+  let text = policyTexts.get(policy)
+  if (text === undefined) {
+    const faithful = Object.values(policy).every((v) => typeof v !== 'number' || Number.isFinite(v))
+    text = faithful ? JSON.stringify(policy) : policy
+    policyTexts.set(policy, text)
+  }
+  return text
 }
 
 function fromBatched(r: BatchedVerify): ItemResult<VerifyAnswer> {

@@ -134,7 +134,8 @@ export class VerifyBatches<I, A> {
     let done: Promise<A>
     if (lane === undefined || (lane.inFlight < this.maxInFlight && lane.queue.length === 0)) {
       if (lane === undefined) {
-        lane = { queue: [], inFlight: 0, since: this.now() }
+        // `since` is set as the call goes out (sendFrom).
+        lane = { queue: [], inFlight: 0, since: 0 }
         this.lanes.set(key, lane)
       }
       lane.inFlight++
