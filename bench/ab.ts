@@ -15,12 +15,13 @@
  * CPU on both sides alike),
  * AB_LOG_LEVEL (the gates' LOG_LEVEL, default `logins` as deployed and as `npm run bench`'s rows).
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type RunningWorker, startWorkerd } from '../scripts/stack/launcher.ts'
 import { CONFIGS } from '../scripts/stack/paths.ts'
 import { freePorts } from '../scripts/stack/ports.ts'
+import { processCpuMs, treeCpuMs } from './lib/cpu.ts'
 import { countsBetween, DecisionTally } from './lib/decisions.ts'
 import { runLoadInThread } from './lib/load.ts'
 import { BENCH_PATH, digestSessionRequests, initialAuthorization, rawGet } from './lib/requests.ts'
@@ -53,40 +54,6 @@ const TMPFS = process.env.AB_TMPFS === '1' || process.env.AB_TMPFS === 'B'
 const STORAGE_ROOT = TMPFS ? mkdtempSync('/dev/shm/digest-gate-ab-') : undefined
 const storageRoot = (variant: 'A' | 'B') =>
   process.env.AB_TMPFS === 'B' && variant === 'A' ? undefined : STORAGE_ROOT
-
-function statOf(pid: number | string): string[] | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return text.slice(text.lastIndexOf(')') + 2).split(' ')
-  } catch {
-    return undefined
-  }
-}
-
-function processCpuMs(pid: number): number {
-  const f = statOf(pid)
-  return f ? (Number(f[11]) + Number(f[12])) * 10 : 0
-}
-
-/** CPU of a process and its descendants (the authority: the Miniflare host and its workerd). */
-function treeCpuMs(root: number): number {
-  const parent = new Map<number, number>()
-  const cpu = new Map<number, number>()
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    const f = statOf(entry)
-    if (!f) continue
-    parent.set(Number(entry), Number(f[1]))
-    cpu.set(Number(entry), (Number(f[11]) + Number(f[12])) * 10)
-  }
-  let total = 0
-  for (const [pid, ms] of cpu) {
-    let p: number | undefined = pid
-    while (p !== undefined && p !== root && p > 1) p = parent.get(p)
-    if (p === root) total += ms
-  }
-  return total
-}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -194,7 +161,7 @@ async function main(): Promise<void> {
       const queues =
         ROW === 'd' ? await loginQueues(v, durationMs) : await sessionQueues(v, durationMs)
       const counted = v.tally.snapshot()
-      const before = processCpuMs(v.gate.process().pid)
+      const before = processCpuMs(v.gate.process().pid) ?? 0
       const authorityBefore = treeCpuMs(authority.process().pid)
       const r = await runLoadInThread({
         host: '127.0.0.1',
@@ -206,7 +173,7 @@ async function main(): Promise<void> {
         warmupMs: 500,
         durationMs,
       })
-      const cpu = processCpuMs(v.gate.process().pid) - before
+      const cpu = (processCpuMs(v.gate.process().pid) ?? 0) - before
       const authorityCpu = treeCpuMs(authority.process().pid) - authorityBefore
       if (r.ok !== r.completed)
         console.log(`  ${v.name} ${v.replay}: ${r.completed - r.ok} non-2xx`)

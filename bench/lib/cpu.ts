@@ -3,7 +3,8 @@
  * bench process's own, and the whole machine's, so that a row's cost per request and the CPU other
  * programs took during it can be reported. Elsewhere the figures are simply absent.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { processTree, statFields } from './proc.ts'
 
 /** Clock ticks per second of /proc/<pid>/stat times (USER_HZ, 100 on Linux). */
 const TICK_MS = 10
@@ -22,33 +23,17 @@ export interface CpuSample {
 
 export const procAvailable = existsSync('/proc/self/stat')
 
-function statFields(pid: string): string[] | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // The command name may hold spaces: fields start after its closing parenthesis.
-    return text.slice(text.lastIndexOf(')') + 2).split(' ')
-  } catch {
-    return undefined
-  }
+/** CPU of the processes below `root` (not `root` itself), ms. */
+function descendantsCpuMs(root: number): number {
+  let total = 0
+  for (const pid of processTree(root) ?? []) if (pid !== root) total += processCpuMs(pid) ?? 0
+  return total
 }
 
-function descendantsCpuMs(root: number): number {
-  const parent = new Map<number, number>()
-  const cpu = new Map<number, number>()
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    const f = statFields(entry)
-    if (!f) continue
-    // After the name: state(0) ppid(1) … utime(11) stime(12)
-    parent.set(Number(entry), Number(f[1]))
-    cpu.set(Number(entry), (Number(f[11]) + Number(f[12])) * TICK_MS)
-  }
+/** CPU of `root` and every process below it (the authority: its Miniflare host and workerd), ms. */
+export function treeCpuMs(root: number): number {
   let total = 0
-  for (const [pid, ms] of cpu) {
-    let p = parent.get(pid)
-    while (p !== undefined && p !== root && p > 1) p = parent.get(p)
-    if (p === root && pid !== root) total += ms
-  }
+  for (const pid of processTree(root) ?? []) total += processCpuMs(pid) ?? 0
   return total
 }
 
@@ -60,8 +45,9 @@ function machineBusyMs(): number {
   return busy * TICK_MS
 }
 
-function processCpuMs(pid: number): number | undefined {
-  const f = statFields(String(pid))
+/** CPU of one process, ms; undefined once it ended. */
+export function processCpuMs(pid: number): number | undefined {
+  const f = statFields(pid)
   return f && (Number(f[11]) + Number(f[12])) * TICK_MS
 }
 

@@ -3,16 +3,7 @@
  * below it, in bytes. Elsewhere it is undefined.
  */
 import { readdirSync, readFileSync } from 'node:fs'
-
-function parentOf(pid: string): number | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // The command name may hold spaces: fields start after its closing parenthesis.
-    return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1])
-  } catch {
-    return undefined
-  }
-}
+import { processTree } from './proc.ts'
 
 function rssBytes(pid: number): number {
   try {
@@ -26,25 +17,10 @@ function rssBytes(pid: number): number {
 
 /** Sum of VmRSS over `root` and its descendants; undefined without /proc or once `root` ended. */
 export function treeRss(root: number): number | undefined {
-  let entries: string[]
-  try {
-    entries = readdirSync('/proc')
-  } catch {
-    return undefined
-  }
-  const parent = new Map<number, number>()
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue
-    const p = parentOf(entry)
-    if (p !== undefined) parent.set(Number(entry), p)
-  }
-  if (!parent.has(root)) return undefined
+  const tree = processTree(root)
+  if (tree === undefined) return undefined
   let total = 0
-  for (const pid of parent.keys()) {
-    let p: number | undefined = pid
-    while (p !== undefined && p !== root && p > 1) p = parent.get(p)
-    if (p === root) total += rssBytes(pid)
-  }
+  for (const pid of tree) total += rssBytes(pid)
   return total
 }
 
