@@ -349,14 +349,19 @@ async function initialAuthentication(
   a: Attempt,
   w: Workspace
 ): Promise<Verdict> {
+  const vouched = await vouch(o, a)
+  if (vouched.kind === 'undecided') return undecided(o, vouched)
+  if (vouched.kind !== 'vouched') return vouched
+  return establish(o, vouched, w)
+}
+
+/** A request the authority can judge, admitted by the brakes, then judged by the authority. */
+async function vouch(o: ResolvedOptions, a: Attempt): Promise<Vouched | Undecided | Verdict> {
   const unverifiable = checkVerifiable(o, a)
   if (unverifiable) return unverifiable
   const admitted = await admitOnce(o, a)
   if (admitted.kind !== 'admitted') return admitted
-  const vouched = await askAuthority(o, admitted.attempt)
-  if (vouched.kind === 'undecided') return undecided(o, vouched)
-  if (vouched.kind !== 'vouched') return vouched
-  return establish(o, vouched, w)
+  return askAuthority(o, admitted.attempt)
 }
 
 /** Nothing was decided: the attempt is given back, and the client told to retry later. */
@@ -382,11 +387,7 @@ async function unknownHandle(o: ResolvedOptions, a: Attempt, w: Workspace): Prom
 }
 
 async function brakedFirst(o: ResolvedOptions, a: Attempt, w: Workspace): Promise<Verdict> {
-  const unverifiable = checkVerifiable(o, a)
-  if (unverifiable) return unverifiable
-  const admitted = await admitOnce(o, a)
-  if (admitted.kind !== 'admitted') return admitted
-  const vouched = await askAuthority(o, admitted.attempt)
+  const vouched = await vouch(o, a)
   // A first answer (nc=1, or a single-use nonce) on a live nonce goes straight to establish: its
   // nc check refuses a replay of it without writing anything. Any other answer may belong to a
   // context established elsewhere, which then judges it as it judges every request (cached key,

@@ -415,16 +415,13 @@ export function durableObjectContexts(
   contexts: DurableObjectNamespace<SecurityContext>,
   users: DurableObjectNamespace<UserContexts>
 ): ContextStore {
+  const verifyOne = (handle: string, { req, policy }: VerifyItem) =>
+    onContext<VerifyAnswer>(contexts, handle, (c) => c.verify(req, policy))
   // Sent from the request at the head of each batch: the stub is that request's own.
   const batches = batchingEnabled()
     ? new VerifyBatches<VerifyItem, VerifyAnswer>(async (handle, items) => {
         const [only] = items
-        if (items.length === 1 && only) {
-          const answer = await onContext<VerifyAnswer>(contexts, handle, (c) =>
-            c.verify(only.req, only.policy)
-          )
-          return [{ answer }]
-        }
+        if (items.length === 1 && only) return [{ answer: await verifyOne(handle, only) }]
         const results = await onContext<BatchedVerify[]>(contexts, handle, (c) =>
           c.verifyMany(items)
         )
@@ -435,8 +432,7 @@ export function durableObjectContexts(
     verify: batches
       ? (handle, req, policy, caller) =>
           batches.submit(handle, { req, policy: policyText(policy) }, caller)
-      : (handle, req, policy) =>
-          onContext<VerifyAnswer>(contexts, handle, (c) => c.verify(req, policyText(policy))),
+      : (handle, req, policy) => verifyOne(handle, { req, policy: policyText(policy) }),
     async establish(handle, req, policy) {
       // The index first: a user revocation that lands meanwhile then either refuses this add, or
       // finds the handle and revokes the context before (or after) it is written.

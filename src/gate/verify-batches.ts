@@ -74,8 +74,9 @@ export interface BatchOptions {
 export const MAX_BATCH = 64
 
 /**
- * Calls per handle in flight at once: with one, a request arriving just after a call went out
- * waits for it to come back before its own goes; a second call keeps the object's queue fed.
+ * Calls per handle in flight at once. With one, a request arriving just after a call went out
+ * waits for it to come back before its own goes; two were measured and did not pay (more calls,
+ * more CPU: docs/performance.md), so one is the default.
  */
 export const MAX_IN_FLIGHT = 1
 
