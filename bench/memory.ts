@@ -26,11 +26,9 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { bundleWorkers } from '../scripts/stack/bundle.ts'
-import { type RunningWorker, startMiniflare, startWorkerd } from '../scripts/stack/launcher.ts'
-import { PROJECT_ROOT } from '../scripts/stack/paths.ts'
+import { startWorkerd } from '../scripts/stack/launcher.ts'
+import { CONFIGS } from '../scripts/stack/paths.ts'
 import { freePort, freePorts } from '../scripts/stack/ports.ts'
-import { prepareStack, stackWorkers } from '../scripts/stack/stack.ts'
 import { createDigestClient } from '../src/digest/client.ts'
 import { cpuBetween, sampleCpu } from './lib/cpu.ts'
 import { Inspector } from './lib/inspector.ts'
@@ -44,6 +42,7 @@ import {
 } from './lib/requests.ts'
 import { fetchChallenges } from './lib/rows.ts'
 import { MIB, openFiles, treeRss } from './lib/rss.ts'
+import { type ScratchStack, startScratchStack } from './lib/stack.ts'
 
 const USER: Credentials = { username: 'bob', password: 'builder' }
 
@@ -185,48 +184,29 @@ async function reopenCost(port: number, sessions: number, pid?: number): Promise
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'digest-gate-memory-'))
-  const running: RunningWorker[] = []
+  let scratch: ScratchStack | undefined
   try {
     const [gatePort, authorityPort, originPort] = (await freePorts(3)) as [number, number, number]
-    const plan = await prepareStack({
-      persistTo: join(dir, 'state'),
-      secrets: { gate: join(dir, 'gate.env'), authority: join(dir, 'authority.env') },
-      gatePort,
-      authorityPort,
-      originPort,
-    })
-    const origin = join(PROJECT_ROOT, 'bench', 'workers', 'origin', 'wrangler.toml')
-    const stackPlan = stackWorkers(plan, {
-      // Thousands of initial authentications a minute from one address: the default brake would
-      // answer most with 429.
-      BRAKE_AUTHORITY_PER_MINUTE: '100000000',
-      LOG_LEVEL: 'logins',
-      // MEMORY_CONSOLE=0: without the operator's console (npm run serve has it).
-      ...(process.env.MEMORY_CONSOLE === '0' ? { CONSOLE_GROUP: '' } : {}),
-    })
     // MEMORY_GATE_CONFIG: another gate build (a patched copy of the project) for an A/B run.
-    const stack = {
-      ...stackPlan,
-      gate: { ...stackPlan.gate, config: process.env.MEMORY_GATE_CONFIG ?? stackPlan.gate.config },
-    }
-    const bundles = await bundleWorkers(join(dir, 'bundles'), {
-      gate: stack.gate.config,
-      authority: stack.authority.config,
-      origin,
-    })
-    log('bundled the workers')
-    const start = async (worker: Promise<RunningWorker>) => {
-      const started = await worker
-      running.push(started)
-      return started
-    }
-    await start(
-      startWorkerd('origin', [{ ...stack.origin, config: origin, script: bundles.origin }], { dir })
+    const gateConfig = process.env.MEMORY_GATE_CONFIG ?? CONFIGS.gate
+    scratch = await startScratchStack(
+      dir,
+      { origin: originPort, authority: authorityPort, gate: gatePort },
+      { gate: gateConfig },
+      {
+        // Thousands of initial authentications a minute from one address: the default brake
+        // would answer most with 429.
+        BRAKE_AUTHORITY_PER_MINUTE: '100000000',
+        LOG_LEVEL: 'logins',
+        // MEMORY_CONSOLE=0: without the operator's console (npm run serve has it).
+        ...(process.env.MEMORY_CONSOLE === '0' ? { CONSOLE_GROUP: '' } : {}),
+      }
     )
-    await start(startMiniflare({ ...stack.authority, script: bundles.authority }))
+    log('bundled the workers, started the origin and the authority')
+    const { stack, bundles, start } = scratch
     const inspectorPort = INSPECT ? await freePort() : undefined
     const gate = await start(
-      startWorkerd('gate', [{ ...stack.gate, script: bundles.gate }], {
+      startWorkerd('gate', [{ ...stack.gate, config: gateConfig, script: bundles.gate }], {
         dir,
         inspectorPort,
         // MEMORY_V8_FLAGS: V8's flags instead of the default ones (scripts/stack/workerd-config.ts).
@@ -330,7 +310,7 @@ async function main(): Promise<void> {
         `(${ratio.toFixed(2)} x, target <= ${TARGET_RATIO}x) ${ratio <= TARGET_RATIO ? 'met' : 'MISSED'}`
     )
   } finally {
-    for (const worker of running.reverse()) await worker.stop().catch(() => {})
+    await scratch?.stop()
     rmSync(dir, { recursive: true, force: true })
   }
 }

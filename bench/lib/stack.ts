@@ -280,13 +280,14 @@ export interface ScratchStack {
 /**
  * A bench tool's own stack in `dir` for comparing gate builds: temporary secrets and demo users,
  * the bench's origin (bench/workers/origin) on plain workerd and the authority on Miniflare,
- * started; the gates in `gates` (name → wrangler.toml) bundled for the caller to start. No
- * operator's console, as deployed.
+ * started; the gates in `gates` (name → wrangler.toml) bundled for the caller to start, with
+ * `gateVars` over the stack's wiring (default: no operator's console, as deployed).
  */
 export async function startScratchStack(
   dir: string,
   ports: { origin: number; authority: number; gate: number },
-  gates: Record<string, string>
+  gates: Record<string, string>,
+  gateVars: Record<string, string> = { CONSOLE_GROUP: '' }
 ): Promise<ScratchStack> {
   const stops: (() => Promise<void>)[] = []
   const start = async (worker: Promise<RunningWorker>) => {
@@ -310,7 +311,7 @@ export async function startScratchStack(
       authority: CONFIGS.authority,
       ...gates,
     })
-    const stack = stackWorkers(plan, { CONSOLE_GROUP: '' })
+    const stack = stackWorkers(plan, gateVars)
     // The same small answer to every request: the demo origin's assertion checks are not the gate's.
     const origin = { ...stack.origin, config: CONFIGS.origin, script: bundles.origin, vars: {} }
     await start(startWorkerd('origin', [origin], { dir }))
