@@ -3,12 +3,7 @@
  * the store takes `now`): through the gate with the in-test authority, and at the store, where
  * the same tests also run against the store in memory.
  */
-import {
-  createExecutionContext,
-  runDurableObjectAlarm,
-  runInDurableObject,
-  waitOnExecutionContext,
-} from 'cloudflare:test'
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Brake } from '../../src/gate/brake.ts'
@@ -27,7 +22,7 @@ import {
   type MemoryBrakeStore,
   memoryBrakes,
 } from '../../src/gate/memory-brakes.ts'
-import { buildGate } from '../../src/index.ts'
+import type { buildGate } from '../../src/index.ts'
 import {
   authorization,
   captureDecisions,
@@ -38,6 +33,7 @@ import {
   type GateFetch,
   installPeers,
   REALM,
+  settlingGate,
 } from './fakes.ts'
 import { addressesIn, addUser, unique } from './support/fresh-names.ts'
 
@@ -78,15 +74,8 @@ function ownGate(vars: Record<string, string> = {}) {
   }
   const brakes = new CountingNamespace() as unknown as DurableObjectNamespace<Brake>
   const e = { ...env, ...vars, BRAKE_COUNTERS: brakes } as Parameters<typeof buildGate>[0]
-  const app = buildGate(e)
-  const pending: Promise<void>[] = []
-  const fetch: GateFetch = async (req) => {
-    const ctx = createExecutionContext()
-    const res = await app.fetch(req, e, ctx)
-    pending.push(waitOnExecutionContext(ctx))
-    return res
-  }
-  return { fetch, brakeCalls, settled: () => Promise.all(pending.splice(0)) }
+  const { fetch, settled } = settlingGate(e)
+  return { fetch, brakeCalls, settled }
 }
 
 /** One initial authentication by hand: a challenge, then an answer to it. */

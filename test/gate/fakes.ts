@@ -3,7 +3,7 @@
  * algorithms) and an origin that echoes what reached it. They answer the gate's outbound fetches
  * through a spy on globalThis.fetch, so faults can be injected per test.
  */
-import { createExecutionContext } from 'cloudflare:test'
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { vi } from 'vitest'
 import type { VerifyRequest } from '../../src/authority-protocol/v1.ts'
@@ -184,6 +184,22 @@ export function gate(overrides: Record<string, string> = {}): GateFetch {
   const e = { ...env, ...overrides } as Parameters<typeof buildGate>[0]
   const app = buildGate(e)
   return async (req) => app.fetch(req, e, createExecutionContext())
+}
+
+/** A gate on `e` whose requests' background work (`waitUntil`: refunds, flushes) `settled()` awaits. */
+export function settlingGate(e: Parameters<typeof buildGate>[0]) {
+  const app = buildGate(e)
+  const pending: Promise<void>[] = []
+  const fetch: GateFetch = async (req) => {
+    const ctx = createExecutionContext()
+    const res = await app.fetch(req, e, ctx)
+    pending.push(waitOnExecutionContext(ctx))
+    return res
+  }
+  const settled = async (): Promise<void> => {
+    await Promise.all(pending.splice(0))
+  }
+  return { fetch, settled }
 }
 
 /** A Digest client talking to a gate, recording every request it sent. */

@@ -5,19 +5,14 @@
  * SQLite file, written or not) until the authority has verified the user. Real Durable Objects;
  * every call the gate makes to a context or brake object is recorded, by method.
  */
-import {
-  createExecutionContext,
-  listDurableObjectIds,
-  runInDurableObject,
-  waitOnExecutionContext,
-} from 'cloudflare:test'
+import { listDurableObjectIds, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { readNonceFields } from '../../src/digest/tokens.ts'
 import type { Brake } from '../../src/gate/brake.ts'
 import { DEFAULT_BRAKE_POLICY } from '../../src/gate/brake-policy.ts'
 import type { SecurityContext } from '../../src/gate/security-context.ts'
-import { buildGate } from '../../src/index.ts'
+import type { buildGate } from '../../src/index.ts'
 import {
   authorization,
   challengeOf,
@@ -28,6 +23,7 @@ import {
   type GateFetch,
   installPeers,
   REALM,
+  settlingGate,
 } from './fakes.ts'
 import { addressesIn, addUser, unique } from './support/fresh-names.ts'
 
@@ -93,14 +89,7 @@ function recordingGate(vars: Record<string, string> = {}) {
     CONTEXTS: new Contexts() as unknown as DurableObjectNamespace<SecurityContext>,
     BRAKE_COUNTERS: new Brakes() as unknown as DurableObjectNamespace<Brake>,
   } as Parameters<typeof buildGate>[0]
-  const app = buildGate(e)
-  const pending: Promise<void>[] = []
-  const fetch: GateFetch = async (req) => {
-    const ctx = createExecutionContext()
-    const res = await app.fetch(req, e, ctx)
-    pending.push(waitOnExecutionContext(ctx))
-    return res
-  }
+  const { fetch, settled } = settlingGate(e)
   const admissions = () => brakeCalls.filter((c) => c.method === 'admitFromBucket').length
   const refunds = () => brakeCalls.filter((c) => c.method === 'refundToBucket').length
   return {
@@ -110,7 +99,7 @@ function recordingGate(vars: Record<string, string> = {}) {
     admissions,
     refunds,
     /** Background work done: the brakes' refunds. */
-    settled: () => Promise.all(pending.splice(0)),
+    settled,
   }
 }
 

@@ -6,14 +6,14 @@
  * two handles share a call. Real Durable Objects; every call to a context object is recorded
  * with its items' nonces.
  */
-import { createExecutionContext, runInDurableObject, waitOnExecutionContext } from 'cloudflare:test'
+import { runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { readNonceFields } from '../../src/digest/tokens.ts'
 import type { DecisionLog } from '../../src/gate/decision-log.ts'
 import type { SecurityContext, VerifyItem } from '../../src/gate/security-context.ts'
 import { batching, wakeupsStayInTheirRequest } from '../../src/gate/verify-batches.ts'
-import { buildGate } from '../../src/index.ts'
+import type { buildGate } from '../../src/index.ts'
 import {
   authorization,
   captureDecisions,
@@ -21,8 +21,8 @@ import {
   type FakeAuthority,
   type FakeOrigin,
   GATE,
-  type GateFetch,
   installPeers,
+  settlingGate,
 } from './fakes.ts'
 import { addressesIn, addUser } from './support/fresh-names.ts'
 
@@ -94,16 +94,9 @@ function recordingGate(vars: Record<string, string> = {}) {
     ...vars,
     CONTEXTS: new Contexts() as unknown as DurableObjectNamespace<SecurityContext>,
   } as Parameters<typeof buildGate>[0]
-  const app = buildGate(e)
-  const pending: Promise<void>[] = []
-  const fetch: GateFetch = async (req) => {
-    const ctx = createExecutionContext()
-    const res = await app.fetch(req, e, ctx)
-    pending.push(waitOnExecutionContext(ctx))
-    return res
-  }
+  const { fetch, settled } = settlingGate(e)
   const verifies = () => calls.filter((c) => c.method === 'verify' || c.method === 'verifyMany')
-  return { fetch, calls, verifies, control, settled: () => Promise.all(pending.splice(0)) }
+  return { fetch, calls, verifies, control, settled }
 }
 
 /** A logged-in session: the client, its handle and address. */
