@@ -8,12 +8,19 @@
  *   buffer instead of a new array per call.
  * - node-createHash / node-hash: node:crypto reached through `process.getBuiltinModule` (no
  *   static import), `createHash(…).update(…).digest('hex')` or the one-shot `hash(…)`.
- * - core: the protocol core's own `hashHex` and `computeResponse`, whatever it chose.
+ * - core: the protocol core's own `hashHex` and `computeResponse`, whatever it chose; and a
+ *   verified request's pair (response, then rspauth), one by one or by computeResponseDigests.
  */
 import { md5 } from '@noble/hashes/legacy.js'
 import { sha256, sha512_256 } from '@noble/hashes/sha2.js'
 import { bytesToHex } from '@noble/hashes/utils.js'
-import { computeResponse, hashOf, isSess } from '../../src/digest/algorithms.ts'
+import {
+  computeResponse,
+  computeResponseDigests,
+  computeRspauth,
+  hashOf,
+  isSess,
+} from '../../src/digest/algorithms.ts'
 import { hashHex } from '../../src/digest/hash.ts'
 import type { AlgorithmName, HashName } from '../../src/digest/types.ts'
 
@@ -166,6 +173,22 @@ export async function candidates(): Promise<Candidate[]> {
     sync: true,
     hashHex,
     response: (r) => computeResponse({ ...r, qop: 'auth' }),
+  })
+  // What the gate hashes per verified request: the response, then the rspauth it answers with.
+  list.push({
+    name: 'core: response + rspauth, each whole',
+    sync: true,
+    hashHex,
+    response: (r) => computeResponse({ ...r, qop: 'auth' }) + computeRspauth({ ...r, qop: 'auth' }),
+  })
+  list.push({
+    name: 'core: response + rspauth, computeResponseDigests',
+    sync: true,
+    hashHex,
+    response: (r) => {
+      const digests = computeResponseDigests({ ...r, qop: 'auth' })
+      return digests.response + digests.rspauth()
+    },
   })
   return list
 }

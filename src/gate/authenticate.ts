@@ -20,7 +20,7 @@ import type { TokenMinter } from '../digest/tokens.ts'
 import type { AlgorithmName, DigestCredentials } from '../digest/types.ts'
 import type { AuthorityAnswer, AuthorityClient } from './authority-client.ts'
 import type { BrakeAttempt, BrakeStore } from './brake-policy.ts'
-import { precheck, responseMatches, rspauthFor } from './context-state.ts'
+import { precheck, verifyResponse } from './context-state.ts'
 import type { ClientFacts, ContextRequest, ContextStore, VerifyAnswer } from './context-types.ts'
 import type { IsolateContextCache } from './isolate-cache.ts'
 import type { KnownHandles } from './known-handles.ts'
@@ -654,12 +654,13 @@ function verifyFromIsolate(
 ): VerifyAnswer | undefined {
   const row = cache.get(handle, req.bucket, req.now)
   if (!row || precheck(row, req)) return undefined
-  if (!responseMatches(row, req)) {
+  const verified = verifyResponse(row, req)
+  if (!verified) {
     cache.delete(handle, req.bucket)
     return undefined
   }
   if (req.nonceExpired) return { kind: 'stale' }
-  return { kind: 'verified', principal: row.principal, rspauth: rspauthFor(row, req) }
+  return { kind: 'verified', principal: row.principal, rspauth: verified.rspauth() }
 }
 
 function accept(

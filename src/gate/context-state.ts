@@ -10,7 +10,7 @@
  */
 import type { Principal } from '../authority-protocol/v1.ts'
 import {
-  computeResponse,
+  computeResponseDigests,
   computeRspauth,
   hashOf,
   type ResponseInput,
@@ -136,7 +136,8 @@ export class ContextState {
       if (!req.admitted) return { kind: 'admission_required' }
     }
     if (req.qop === 'auth-int' && req.bodyHash === undefined) return { kind: 'need_body' }
-    if (!responseMatches(row, req)) {
+    const verified = verifyResponse(row, req)
+    if (!verified) {
       this.recordFailure(req.bucket, req.now)
       return { kind: 'mismatch' }
     }
@@ -147,7 +148,7 @@ export class ContextState {
       this.save({ ...row, lastUsed: req.now })
       this.reportUse()
     }
-    const rspauth = rspauthFor(row, req)
+    const rspauth = verified.rspauth()
     if (req.now - row.verifiedAt >= policy.revalidateAfter) {
       return { kind: 'revalidate', principal: row.principal, rspauth, verifiedAt: row.verifiedAt }
     }
@@ -428,9 +429,16 @@ export function precheck(row: CachedContext, req: ContextRequest): VerifyAnswer 
   return undefined
 }
 
-export function responseMatches(row: CachedContext, req: ContextRequest): boolean {
-  const expected = computeResponse({ ...responseInput(req), ha1: row.sessionKey })
-  return timingSafeEqualString(expected, req.response.toLowerCase())
+/**
+ * The rspauth to answer with, made when asked, if the request's response is right for the cached
+ * key; undefined if it is not. The two share their hashing (computeResponseDigests).
+ */
+export function verifyResponse(
+  row: CachedContext,
+  req: ContextRequest
+): { rspauth(): string } | undefined {
+  const digests = computeResponseDigests({ ...responseInput(req), ha1: row.sessionKey })
+  return timingSafeEqualString(digests.response, req.response.toLowerCase()) ? digests : undefined
 }
 
 export function rspauthFor(row: CachedContext, req: ContextRequest): string {

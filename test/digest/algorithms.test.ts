@@ -8,6 +8,7 @@ import {
   ALGORITHMS,
   baseHA1,
   computeResponse,
+  computeResponseDigests,
   computeRspauth,
   hashOf,
   isSess,
@@ -287,6 +288,44 @@ describe('computeResponse and computeRspauth', () => {
     expect(computeRspauth(input)).toBe(expected)
     expect(computeRspauth(input)).toBe(computeResponse({ ...input, method: '' }))
     expect(computeRspauth(input)).not.toBe(computeResponse(input))
+  })
+
+  it('property: computeResponseDigests gives what computeResponse and computeRspauth give', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...ALGORITHMS),
+        fc.constantFrom<Qop | undefined>('auth', 'auth-int', undefined),
+        fc.record({
+          nonce: anyText,
+          nc: fc.constantFrom('00000001', '0000000a', 'ffffffff'),
+          cnonce: anyText,
+          method: fc.constantFrom('GET', 'POST', 'PROPFIND', ''),
+          uri: anyText,
+          bodyHash: fc.constantFrom('', 'a'.repeat(64)),
+        }),
+        (algorithm, qop, fields) => {
+          const input = { ...fields, algorithm, qop, ha1: hashHex(hashOf(algorithm), 'u:r:p') }
+          const digests = computeResponseDigests(input)
+          expect(digests.response).toBe(computeResponse(input))
+          expect(digests.rspauth()).toBe(computeRspauth(input))
+          // Asked twice, the same.
+          expect(digests.rspauth()).toBe(computeRspauth(input))
+        }
+      ),
+      { numRuns: 300 }
+    )
+  })
+
+  it('computeResponseDigests refuses what computeResponse refuses', () => {
+    const input = { ...base, algorithm: 'MD5' as const, ha1: 'x', qop: 'auth' as const }
+    expect(thrown(() => computeResponseDigests({ ...input, nc: undefined }))).toMatchObject({
+      code: 'missing_directive',
+      directive: 'nc',
+    })
+    expect(
+      thrown(() => computeResponseDigests({ ...input, algorithm: 'MD5-sess', cnonce: undefined }))
+    ).toMatchObject({ code: 'missing_directive', directive: 'cnonce' })
+    expect(() => computeResponseDigests({ ...input, qop: 'auth-int' })).toThrow(TypeError)
   })
 
   it('nc enters the hash verbatim', () => {

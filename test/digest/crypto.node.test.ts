@@ -10,6 +10,7 @@ import {
   ALGORITHMS,
   baseHA1,
   computeResponse,
+  computeResponseDigests,
   computeRspauth,
   hashOf,
   isSess,
@@ -162,6 +163,9 @@ describe('algorithms against node:crypto', () => {
           }
           expect(computeResponse(input)).toBe(nodeResponse(i))
           expect(computeRspauth(input)).toBe(nodeResponse({ ...i, method: '' }))
+          const digests = computeResponseDigests(input)
+          expect(digests.response).toBe(nodeResponse(i))
+          expect(digests.rspauth()).toBe(nodeResponse({ ...i, method: '' }))
         }
       ),
       { numRuns: 300 }

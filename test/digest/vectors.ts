@@ -3,7 +3,13 @@
  * print). Shared by the workerd and the plain-Node suites.
  */
 import { describe, expect, it } from 'vitest'
-import { baseHA1, computeResponse, hashOf, userhash } from '../../src/digest/algorithms.ts'
+import {
+  baseHA1,
+  computeResponse,
+  computeResponseDigests,
+  hashOf,
+  userhash,
+} from '../../src/digest/algorithms.ts'
 import { hashHex, nobleHashHex } from '../../src/digest/hash.ts'
 import type { AlgorithmName, HashName, Qop } from '../../src/digest/types.ts'
 
@@ -214,6 +220,7 @@ export function describeRfcVectors(): void {
         if (v.ha1 !== undefined) expect(ha1).toBe(v.ha1)
         const { username: _u, realm: _r, password: _p, name: _n, response, ...input } = v
         expect(computeResponse({ ...input, ha1 })).toBe(response)
+        expect(computeResponseDigests({ ...input, ha1 }).response).toBe(response)
       })
     }
 
