@@ -1,7 +1,7 @@
 /**
  * Forwarding to the origin, on the canonical path only. The client's Authorization, identity
- * headers in any spelling and path-override headers are removed, then the authenticated identity
- * and a signed assertion are added. Authenticated exchanges stay out of shared caches. Origin
+ * headers, path-override headers and forwarding claims in any spelling are removed, then the
+ * gate's view of the connection, the authenticated identity and a signed assertion are added. Authenticated exchanges stay out of shared caches. Origin
  * faults become a clear 502/504 with Retry-After, never a 500. A WebSocket handshake is forwarded
  * as an upgrade, and the origin's 101 goes back with its socket.
  */
