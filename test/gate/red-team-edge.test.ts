@@ -205,12 +205,15 @@ describe('requests dressed as CORS preflights', () => {
     'Access-Control-Request-Method': 'DELETE',
   }
 
-  it('a plain preflight still reaches the origin unauthenticated (the control)', async () => {
-    const res = await worker(
-      new Request(`${GATE}/admin/users/7`, { method: 'OPTIONS', headers: PREFLIGHT })
-    )
-    expect(res.status).toBe(200)
-    expect(origin.requests.map((r) => r.method)).toEqual(['OPTIONS'])
+  it('a plain preflight still reaches the origin unauthenticated, Content-Length: 0 or none', async () => {
+    for (const headers of [PREFLIGHT, { ...PREFLIGHT, 'Content-Length': '0' }]) {
+      const res = await worker(new Request(`${GATE}/admin/users/7`, { method: 'OPTIONS', headers }))
+      expect(res.status).toBe(200)
+    }
+    expect(origin.requests.map((r) => [r.method, r.body, r.headers['x-auth-user']])).toEqual([
+      ['OPTIONS', '', undefined],
+      ['OPTIONS', '', undefined],
+    ])
   })
 
   it.each([
