@@ -1,7 +1,7 @@
 /**
  * Forwarding to the origin, on the canonical path only. The client's Authorization, identity
- * headers in any spelling and path-override headers are removed, then the authenticated identity
- * and a signed assertion are added. Authenticated exchanges stay out of shared caches. Origin
+ * headers, path-override headers and forwarding claims in any spelling are removed, then the
+ * gate's view of the connection, the authenticated identity and a signed assertion are added. Authenticated exchanges stay out of shared caches. Origin
  * faults become a clear 502/504 with Retry-After, never a 500. A WebSocket handshake is forwarded
  * as an upgrade, and the origin's 101 goes back with its socket.
  */
@@ -36,6 +36,24 @@ export interface ForwardOptions {
 
 /** Headers that make IIS, Symfony, Zend and some proxies serve another path than the URL's. */
 const PATH_OVERRIDE = ['x-original-url', 'x-rewrite-url', 'x-original-uri', 'x-override-url']
+
+/**
+ * What the client connected from and to, as origins read it. The gate sets X-Forwarded-For, -Host,
+ * -Proto and X-Real-IP itself (in the one spelling, so every other is dropped); the rest are the
+ * client's own claims of host, scheme, port and base path, which Spring's ForwardedHeaderFilter,
+ * Undertow and Quarkus read (RFC 7239 `Forwarded` first): kept, they would let a client make the
+ * origin trust another address or build links to another site.
+ */
+const FORWARDING = [
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-real-ip',
+  'forwarded',
+  'x-forwarded-port',
+  'x-forwarded-prefix',
+  'x-forwarded-ssl',
+]
 
 /** Headers that describe one connection, not the message (RFC 9110 §7.6.1). */
 const HOP_BY_HOP = [
@@ -75,6 +93,7 @@ export function originForwarder(o: ForwardOptions) {
       [
         ...hopByHop,
         ...PATH_OVERRIDE,
+        ...FORWARDING,
         'authorization',
         o.headers.user,
         o.headers.groups,
@@ -138,7 +157,7 @@ export function originForwarder(o: ForwardOptions) {
     const { protocol, host } = schemeAndHost(request.url)
     headers.set('x-forwarded-host', host)
     headers.set('x-forwarded-proto', protocol)
-    appendForwardedFor(headers)
+    setForwardedFor(request.headers, headers)
     if (principal) {
       const identity = identityOf(principal)
       headers.set(o.headers.user, identity.user)
@@ -308,11 +327,13 @@ export function encodeHeaderValue(value: string): string {
 
 /**
  * X-Forwarded-For: the address the gate saw (CF-Connecting-IP, else a proxy's X-Real-IP) appended
- * to what the client sent, which stays in front as a claim, never as the client.
+ * to what the client sent, which stays in front as a claim, never as the client. X-Real-IP, which
+ * origins behind nginx's realip read as the client, is that address alone.
  */
-function appendForwardedFor(headers: Headers): void {
-  const seen = headers.get('cf-connecting-ip') ?? headers.get('x-real-ip')
-  if (!seen) return
-  const sent = headers.get('x-forwarded-for')?.trim()
-  headers.set('x-forwarded-for', sent ? `${sent}, ${seen}` : seen)
+function setForwardedFor(received: Headers, headers: Headers): void {
+  const seen = received.get('cf-connecting-ip') ?? received.get('x-real-ip')
+  const sent = received.get('x-forwarded-for')?.trim()
+  const chain = [sent, seen].filter((a) => a).join(', ')
+  if (chain !== '') headers.set('x-forwarded-for', chain)
+  if (seen) headers.set('x-real-ip', seen)
 }

@@ -384,11 +384,27 @@ function bindingOf(binding: Binding, request: Request, bucket: string): string |
   return `cert:${cert.certFingerprintSHA256.toLowerCase()}`
 }
 
-/** A CORS preflight: browsers send it without credentials, before the request they mean. */
+/**
+ * Headers that make Slim, Jersey, Google's APIs and others run another method than the request
+ * line's (`method-override` middlewares): an unauthenticated OPTIONS carrying one could run DELETE.
+ * Compared as CGI reads names (`X_HTTP_Method_Override` is HTTP_X_HTTP_METHOD_OVERRIDE too).
+ */
+const METHOD_OVERRIDE = new Set(['x-http-method-override', 'x-http-method', 'x-method-override'])
+
+/**
+ * A CORS preflight: browsers send it without credentials, before the request they mean. It passes
+ * unauthenticated, so it must be only that: no body, no cookie (the Fetch standard omits
+ * credentials) and no method override, all of which an origin may act on whatever the method.
+ */
 export function isPreflight(request: Request): boolean {
+  const h = request.headers
   return (
     request.method === 'OPTIONS' &&
-    request.headers.has('origin') &&
-    request.headers.has('access-control-request-method')
+    h.has('origin') &&
+    h.has('access-control-request-method') &&
+    // workerd gives a `Content-Length: 0` request a body stream, empty by its framing.
+    (request.body === null || (h.get('content-length') === '0' && !h.has('transfer-encoding'))) &&
+    !h.has('cookie') &&
+    ![...h.keys()].some((name) => METHOD_OVERRIDE.has(name.replace(/[^a-z0-9]/g, '-')))
   )
 }

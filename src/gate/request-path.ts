@@ -313,8 +313,9 @@ export function pathAndQuery(url: string): { pathname: string; search: string } 
 /**
  * Does the `uri` directive name the request target (RFC 7616 §3.4.6)? Accepts the origin-form
  * and the absolute-form (old Android, erratum 7005). Paths are compared canonical
- * (request-path.ts) and then percent-decoded, queries percent-decoded, because clients differ in
- * which characters they escape and whether they resolve dot segments.
+ * (request-path.ts) and then percent-decoded, queries percent-decoded but for their syntax
+ * (decodeQuery), because clients differ in which characters they escape and whether they resolve
+ * dot segments.
  */
 
 /** `target.path` is the canonical request path, `target.search` the query as received. */
@@ -340,8 +341,21 @@ export function uriMatchesTarget(
   if (mine.kind === 'refused') return false
   return (
     decodeSafely(mine.path) === decodeSafely(target.path) &&
-    decodeSafely(query) === decodeSafely(target.search)
+    decodeQuery(query) === decodeQuery(target.search)
   )
+}
+
+/**
+ * Escapes of the query's own syntax (`&`, `=`, `+`, `;`, `#`, `%`) are not the character: `?a=%26b`
+ * is one parameter, `?a=&b` two. They stay escaped (upper-case hex) so that a uri cannot vouch for
+ * a query the origin reads otherwise; every other escape is decoded, as clients escape differently.
+ */
+const QUERY_SYNTAX_ESCAPE = /(%(?:2[356bB]|3[bBdD]))/
+function decodeQuery(s: string): string {
+  return s
+    .split(QUERY_SYNTAX_ESCAPE)
+    .map((part, i) => (i % 2 === 1 ? part.toUpperCase() : decodeSafely(part)))
+    .join('')
 }
 
 function decodeSafely(s: string): string {
