@@ -195,13 +195,26 @@ export const DEFAULTS = {
       groups: 'x-auth-groups',
       assertion: 'x-auth-assertion',
     },
+    /**
+     * What other authentication proxies tell their origins (Authelia and Authentik's Remote-*,
+     * oauth2-proxy's X-Forwarded-* and X-Auth-Request-*, Grafana's X-WEBAUTH-USER, Cloudflare
+     * Access): an origin configured for one would believe a client that sent them.
+     */
     stripHeaders: [
       'remote-user',
+      'remote-groups',
+      'remote-email',
+      'remote-name',
       'x-remote-user',
       'x-forwarded-user',
+      'x-forwarded-groups',
       'x-forwarded-email',
+      'x-forwarded-preferred-username',
       'x-auth-request-user',
+      'x-auth-request-groups',
       'x-auth-request-email',
+      'x-auth-request-preferred-username',
+      'x-webauth-user',
       'cf-access-authenticated-user-email',
     ],
     brakes: true,
