@@ -20,8 +20,9 @@ import { digestAuth, isPreflight } from './gate/middleware.ts'
 import { DEFAULTS, type DigestAuthOptions } from './gate/options.ts'
 import { canonicalizePath, foldForMatch, pathAndQuery } from './gate/request-path.ts'
 import { resolveOptions } from './gate/resolve-options.ts'
-import { isAllowed, matchRoute, type RouteRule } from './gate/routes.ts'
+import { isAllowed, isPublic, matchRoute, type RouteRule } from './gate/routes.ts'
 import { durableObjectContexts } from './gate/security-context.ts'
+import { webdavScope } from './gate/webdav-scope.ts'
 
 export { Brake } from './gate/brake.ts'
 export { ConsoleIndex } from './gate/console/index-object.ts'
@@ -35,7 +36,15 @@ type GateEnv = Env &
     AUTHORITY?: Fetcher
   }
 
-type App = Hono<{ Bindings: GateEnv; Variables: { route: RouteRule } }>
+type App = Hono<{
+  Bindings: GateEnv
+  Variables: {
+    /** The request path's rule, then the rules of what else it acts on (webdav-scope.ts). */
+    rules: RouteRule[]
+    /** The Destination to forward, its path canonical. */
+    destination?: string
+  }
+}>
 
 /** The gate's own endpoints live under this prefix, never forwarded, never behind Digest. */
 const GATE_PREFIX = '/.digest-gate'
@@ -74,7 +83,7 @@ export function buildGate(env: GateEnv): App {
     // The routes decide about preflights (per rule), not the middleware.
     passPreflights: false,
     authorize: (c: Context, principal: { groups: string[] }) =>
-      isAllowed(c.get('route') as RouteRule, principal.groups),
+      (c.get('rules') as RouteRule[]).every((rule) => isAllowed(rule, principal.groups)),
     onDecision: undefined as DigestAuthOptions['onDecision'],
   }
   const resolved = resolveOptions(options)
@@ -157,11 +166,36 @@ export function buildGate(env: GateEnv): App {
     }
     c.set('requestPath', canonical.path)
     const rule = matchRoute(config.routes, canonical.matchPath)
-    c.set('route', rule)
-    if ('access' in rule && rule.access === 'public') return next()
+    const scope = webdavScope(
+      config.routes,
+      {
+        method: c.req.method,
+        url: c.req.url,
+        matchPath: canonical.matchPath,
+        header: (name) => c.req.header(name),
+      },
+      config.allowPathParameters
+    )
+    if (scope.kind === 'refused') {
+      writeLog(logLevel, 'denial', {
+        event: 'digest-gate.path_refused',
+        reason: scope.reason,
+        method: c.req.method,
+        path: pathname.slice(0, 256),
+        ray: c.req.header('cf-ray'),
+      })
+      return c.json({ error: 'invalid_request', message: scope.message }, 400, NO_STORE)
+    }
+    const rules = [rule, ...scope.rules]
+    c.set('rules', rules)
+    if (scope.destination !== undefined) c.set('destination', scope.destination)
+    if (rules.every(isPublic)) return next()
     // A CORS preflight reaches the origin unauthenticated (it owns its CORS policy), unless the
     // rule says otherwise.
-    if (rule.preflight !== false && isPreflight(c.req.raw)) return next()
+    // (Only one that acts on its own path alone: no Destination, no collection method.)
+    if (rule.preflight !== false && scope.rules.length === 0 && isPreflight(c.req.raw)) {
+      return next()
+    }
     return auth(c, next)
   })
 
@@ -171,7 +205,8 @@ export function buildGate(env: GateEnv): App {
       c.req.raw,
       c.get('digestAuth')?.principal,
       Math.floor(Date.now() / 1000),
-      c.get('requestPath')
+      c.get('requestPath'),
+      c.get('destination')
     )
   )
 

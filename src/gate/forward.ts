@@ -122,11 +122,17 @@ export function originForwarder(o: ForwardOptions) {
     return identity
   }
 
+  /**
+   * @param path - the canonical request path, forwarded instead of the URL's
+   * @param destination - a WebDAV Destination to forward instead of the client's (its path
+   *   canonical, as the route rules saw it)
+   */
   return async function forward(
     request: Request,
     principal: Principal | undefined,
     now: number,
-    path?: string
+    path?: string,
+    destination?: string
   ): Promise<Response> {
     const { pathname, search } = pathAndQuery(request.url)
     if (path === undefined) {
@@ -154,6 +160,7 @@ export function originForwarder(o: ForwardOptions) {
       headers.set('accept-encoding', clientEncoding === '' ? 'identity' : clientEncoding)
     }
     if (handshake) headers.set('connection', 'Upgrade')
+    if (destination !== undefined) headers.set('destination', destination)
     const { protocol, host } = schemeAndHost(request.url)
     headers.set('x-forwarded-host', host)
     headers.set('x-forwarded-proto', protocol)

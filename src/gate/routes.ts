@@ -76,16 +76,48 @@ export function matchRoute(rules: RouteRule[], matchPath: string): RouteRule {
     const m = compiled(rule)
     if (m.matches(m.fold ? folded : matchPath)) return rule
   }
-  return { path: '*', access: 'authenticated' }
+  return UNMATCHED
 }
 
 export function isAllowed(rule: RouteRule, groups: string[]): boolean {
   return 'groups' in rule ? rule.groups.some((g) => groups.includes(g)) : true
 }
 
+export function isPublic(rule: RouteRule): boolean {
+  return 'access' in rule && rule.access === 'public'
+}
+
+/** The rule of paths no rule matches. */
+const UNMATCHED: RouteRule = { path: '*', access: 'authenticated' }
+
+/**
+ * The rules of the paths under `matchPath` (a canonical `matchPath`), for a method that acts on a
+ * whole collection (WebDAV's DELETE, MOVE, COPY, LOCK, PROPFIND at Depth infinity): in order, each
+ * rule that may match some path below it (whether an earlier rule takes part of those paths or
+ * not: fail closed), until a prefix rule takes all of them; else the rule of unmatched paths too.
+ */
+export function rulesUnder(rules: RouteRule[], matchPath: string): RouteRule[] {
+  const dir = (p: string) => (p.endsWith('/') ? p : `${p}/`)
+  const raw = dir(matchPath)
+  const folded = dir(foldForMatch(matchPath))
+  const under: RouteRule[] = []
+  for (const rule of rules) {
+    const m = compiled(rule)
+    const d = m.fold ? folded : raw
+    if (m.below(d)) under.push(rule)
+    // Every path below is this rule's: the rules after it match none of them first.
+    if (m.covers(d)) return under
+  }
+  return [...under, UNMATCHED]
+}
+
 interface Matcher {
   fold: boolean
   matches: (path: string) => boolean
+  /** Matches some path that starts with `dir` (a path ending in `/`). */
+  below: (dir: string) => boolean
+  /** Matches every path that starts with `dir`. */
+  covers: (dir: string) => boolean
 }
 
 const matchers = new WeakMap<RouteRule, Matcher>()
@@ -110,13 +142,27 @@ function matcher(rule: RouteRule): Matcher {
   if (prefix) {
     // "/admin/*" also covers "/admin" itself.
     const bare = key.endsWith('/') ? key.slice(0, -1) : undefined
-    return { fold, matches: (p) => p.startsWith(key) || p === bare }
+    return {
+      fold,
+      matches: (p) => p.startsWith(key) || p === bare,
+      below: (dir) => key.startsWith(dir) || dir.startsWith(key),
+      covers: (dir) => dir.startsWith(key),
+    }
   }
-  if (!protects) return { fold, matches: (p) => p === key }
+  if (!protects) {
+    return { fold, matches: (p) => p === key, below: (dir) => key.startsWith(dir), covers: no }
+  }
   // Express (non-strict routing) and most file servers serve "/x/" as "/x" and the reverse.
   const bare = withoutTrailingSlash(key)
-  return { fold, matches: (p) => withoutTrailingSlash(p) === bare }
+  return {
+    fold,
+    matches: (p) => withoutTrailingSlash(p) === bare,
+    below: (dir) => key.startsWith(dir) && `${bare}/` !== dir,
+    covers: no,
+  }
 }
+
+const no = () => false
 
 function withoutTrailingSlash(p: string): string {
   return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p
