@@ -335,7 +335,8 @@ export function uriMatchesTarget(
   }
   const q = candidate.indexOf('?')
   const path = q === -1 ? candidate : candidate.slice(0, q)
-  const query = q === -1 ? '' : candidate.slice(q)
+  // An empty query (`/x?`) is no query, as the target's is read (pathAndQuery).
+  const query = q === -1 || q === candidate.length - 1 ? '' : candidate.slice(q)
   // Parameters are compared, not refused: which paths may carry them is the router's decision.
   const mine = canonicalizePath(path, { allowParameters: true })
   if (mine.kind === 'refused') return false

@@ -227,6 +227,13 @@ describe('uri check', () => {
     expect(uriMatchesTarget('/dir/index.html', url)).toBe(false)
   })
 
+  it('an empty query (`/x?`) is no query, on either side', () => {
+    // A client asked for `/x?` sends that uri while the target reads as `/x` (pathAndQuery).
+    expect(uriMatchesTarget('/dir/index.html?', { path: '/dir/index.html', search: '' })).toBe(true)
+    expect(uriMatchesTarget('https://gate.test/dir/?', { path: '/dir/', search: '' })).toBe(true)
+    expect(uriMatchesTarget('/dir/index.html?', url)).toBe(false)
+  })
+
   it('never throws on arbitrary directives', () => {
     fc.assert(fc.property(fc.string(), (s) => typeof uriMatchesTarget(s, url) === 'boolean'))
   })
