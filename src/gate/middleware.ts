@@ -186,7 +186,7 @@ export function digestAuth(options: DigestAuthOptions): MiddlewareHandler {
         principal.name
       )
     // A WebSocket handshake is logged once the origin has answered it: 101 when the socket opened.
-    const handshake = logged && c.req.header('upgrade')?.toLowerCase() === 'websocket'
+    const handshake = logged && c.req.header('upgrade')?.trim().toLowerCase() === 'websocket'
     if (logged && !handshake) logAccepted(200)
 
     try {
