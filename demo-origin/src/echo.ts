@@ -35,6 +35,8 @@ export interface EchoResponse {
   acceptEncoding: string | null
   /** The X-Forwarded-For that reached the origin (null when none). */
   forwardedFor: string | null
+  /** The WebDAV Destination that reached the origin (null when none). */
+  destination: string | null
   bodyLength: number
   /** Lower-case hex SHA-256 of the request body (of the empty string when there is none). */
   bodySha256: string

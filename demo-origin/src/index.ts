@@ -42,6 +42,7 @@ export async function describeRequest(request: Request, env: DemoEnv): Promise<E
     authorizationReceived: request.headers.has('authorization'),
     acceptEncoding: request.headers.get('accept-encoding'),
     forwardedFor: request.headers.get('x-forwarded-for'),
+    destination: request.headers.get('destination'),
     bodyLength: body.byteLength,
     bodySha256: await sha256Hex(body),
   }

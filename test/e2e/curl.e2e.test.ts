@@ -16,7 +16,7 @@ import { expectForwardedAs, parseEcho, sha256Hex } from './support/echo.ts'
 import { record } from './support/record.ts'
 import { startRecorder } from './support/recorder.ts'
 import { run } from './support/run.ts'
-import { ALICE } from './support/users.ts'
+import { ALICE, BOB } from './support/users.ts'
 import { commandVersion } from './support/versions.ts'
 
 const CURL = '/usr/bin/curl'
@@ -120,5 +120,40 @@ describe('curl: requests with a body', () => {
     } finally {
       await recorder.close()
     }
+  })
+})
+
+describe('curl: WebDAV methods', () => {
+  it('MOVE and COPY: allowed where the rules allow the Destination too, forwarded canonical', async () => {
+    const gate = e2e().gates.default
+    const bob = { user: BOB.name, password: BOB.password }
+    const intoAdmin = await curl(`${gate}/private/notes`, bob, [
+      '-X',
+      'MOVE',
+      '-H',
+      `Destination: ${gate}/public/../%61dmin/notes`,
+    ])
+    expect(intoAdmin.status, intoAdmin.body).toBe(403)
+    const within = await curl(`${gate}/private/notes`, bob, [
+      '-X',
+      'COPY',
+      '-H',
+      'Destination: /private/./copies//notes',
+      '-H',
+      'Depth: 0',
+    ])
+    expect(within.status, within.body).toBe(200)
+    const echo = parseEcho(within.body)
+    expectForwardedAs(echo, BOB.name)
+    expect(echo.method).toBe('COPY')
+    expect(echo.destination).toBe(`${gate}/private/copies/notes`)
+    // A collection holding /admin: bob may not delete it.
+    expect((await curl(`${gate}/`, bob, ['-X', 'DELETE'])).status).toBe(403)
+    record({
+      kind: 'check',
+      client: 'curl',
+      check: 'WebDAV MOVE/COPY Destination checked',
+      ok: true,
+    })
   })
 })
