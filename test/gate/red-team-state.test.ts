@@ -1,0 +1,430 @@
+/**
+ * The state attacked by someone who read the code: replays spread over two isolates' batches, a
+ * batch item that throws between good ones, revocation racing a batch, the isolate cache of replay
+ * `off` (another bucket's guess, groups changed at revalidation), identities of interleaved users,
+ * and strangers' forged token combinations. Each test asserts on what the origin received and,
+ * where it matters, on the context object's storage. Real Durable Objects.
+ */
+import { listDurableObjectIds, runInDurableObject } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { baseHA1, computeResponse } from '../../src/digest/algorithms.ts'
+import { readNonceFields } from '../../src/digest/tokens.ts'
+import type { ContextPolicy, ContextRequest } from '../../src/gate/context-types.ts'
+import type { SecurityContext, VerifyItem } from '../../src/gate/security-context.ts'
+import { batching } from '../../src/gate/verify-batches.ts'
+import type { buildGate } from '../../src/index.ts'
+import {
+  authorization,
+  challengeOf,
+  client,
+  type FakeAuthority,
+  type FakeOrigin,
+  GATE,
+  installPeers,
+  REALM,
+  settlingGate,
+} from './fakes.ts'
+import { addressesIn, addUser } from './support/fresh-names.ts'
+
+let authority: FakeAuthority
+let origin: FakeOrigin
+
+beforeEach(() => {
+  // As verify-batches.test.ts: this runner turns cross-request wake-ups off, so batching is
+  // turned on by hand for requests that share the test's context.
+  batching.enabled = true
+  ;({ authority, origin } = installPeers())
+  vi.useFakeTimers({ toFake: ['Date'] })
+})
+afterEach(() => {
+  batching.enabled = undefined
+  vi.useRealTimers()
+  vi.restoreAllMocks()
+})
+
+const newIp = addressesIn('203.0.113')
+
+type Gate = ReturnType<typeof settlingGate>
+
+/** One isolate of the gate: its own batcher, isolate cache and known handles. */
+function isolate(vars: Record<string, string> = {}): Gate {
+  return settlingGate({ ...env, ...vars } as Parameters<typeof buildGate>[0])
+}
+
+const nonceOf = (header: string) => /nonce="([^"]+)"/.exec(header)?.[1] ?? ''
+const opaqueOf = (header: string) => /opaque="([^"]+)"/.exec(header)?.[1] ?? ''
+const handleOf = (header: string) => readNonceFields(nonceOf(header))?.handle ?? ''
+
+/** A logged-in session on `g`. */
+async function loggedIn(g: Gate, groups: string[] = [], ip = newIp()) {
+  const user = addUser(authority, 'right', 'red')
+  const u = authority.users.get(user)
+  if (u) u.groups = groups
+  const headers = { 'cf-connecting-ip': ip }
+  const c = client(g.fetch, user, 'right')
+  expect((await c.fetch('/private/login', { headers })).status).toBe(200)
+  await g.settled()
+  const sent = c.sent.find((s) => s.status === 200)?.authorization ?? ''
+  return {
+    c,
+    user,
+    ip,
+    headers,
+    nonce: nonceOf(sent),
+    opaque: opaqueOf(sent),
+    handle: handleOf(sent),
+  }
+}
+
+function send(g: Gate, path: string, header: string, ip: string): Promise<Response> {
+  return g.fetch(
+    new Request(`${GATE}${path}`, { headers: { authorization: header, 'cf-connecting-ip': ip } })
+  )
+}
+
+const atOrigin = (path: string) => origin.requests.filter((r) => r.path === path)
+
+/** The nc state storage holds for a nonce of a context (its reservation mark), if any. */
+function storedNonce(handle: string, nonce: string): Promise<number | undefined> {
+  return runInDurableObject(env.CONTEXTS.getByName(handle), (_: SecurityContext, state) => {
+    const row = state.storage.sql
+      .exec<{ reserved: number }>('SELECT reserved FROM nonces WHERE nonce = ?', nonce)
+      .toArray()[0]
+    return row?.reserved
+  })
+}
+
+function failuresOf(handle: string, bucket: string): Promise<number> {
+  return runInDurableObject(env.CONTEXTS.getByName(handle), (_: SecurityContext, state) => {
+    const row = state.storage.sql
+      .exec<{ count: number }>('SELECT count FROM failures WHERE bucket = ?', bucket)
+      .toArray()[0]
+    return row?.count ?? 0
+  })
+}
+
+/** Which of these handles have a SecurityContext object now. */
+async function objectsOf(handles: string[]): Promise<string[]> {
+  const ids = new Set((await listDurableObjectIds(env.CONTEXTS)).map((id) => id.toString()))
+  return handles.filter((h) => ids.has(env.CONTEXTS.idFromName(h).toString()))
+}
+
+/** The claims of a signed assertion (a JWS), unverified: only what the origin was told. */
+function claimsOf(token: string | undefined): { sub?: string; groups?: string[] } {
+  const payload = token?.split('.')[1] ?? ''
+  const b64 = payload.replace(/-/g, '+').replace(/_/g, '/')
+  return JSON.parse(atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4)))
+}
+
+describe('replays against the batches', () => {
+  it('one captured request sent 10 times through each of two isolates at once: accepted once', async () => {
+    const a = isolate()
+    const b = isolate()
+    const s = await loggedIn(a)
+    const captured = (await s.c.raw.authorizationFor('GET', `${GATE}/private/two-isolates`)) ?? ''
+    // Each isolate's first request holds its lane, so the copies behind it go out as batches.
+    const leadA = (await s.c.raw.authorizationFor('GET', `${GATE}/private/lead-a`)) ?? ''
+    const leadB = (await s.c.raw.authorizationFor('GET', `${GATE}/private/lead-b`)) ?? ''
+    const res = await Promise.all([
+      send(a, '/private/lead-a', leadA, s.ip),
+      send(b, '/private/lead-b', leadB, s.ip),
+      ...Array.from({ length: 20 }, (_, i) =>
+        send(i % 2 ? a : b, '/private/two-isolates', captured, i % 3 ? s.ip : newIp())
+      ),
+    ])
+    expect(res[0]?.status).toBe(200)
+    expect(res[1]?.status).toBe(200)
+    const copies = res.slice(2).map((r) => r.status)
+    expect(copies.filter((st) => st === 200)).toHaveLength(1)
+    expect(copies.filter((st) => st !== 200).every((st) => st === 401)).toBe(true)
+    expect(atOrigin('/private/two-isolates')).toHaveLength(1)
+  })
+
+  it('an item that throws between good ones: its neighbours are judged once, their ncs recorded once', async () => {
+    const g = isolate()
+    const s = await loggedIn(g)
+    const policy: ContextPolicy = {
+      replay: 'window',
+      windowSize: 128,
+      nonceLifetime: 300,
+      idleTimeout: 1800,
+      maxLifetime: 43_200,
+      revalidateAfter: 600,
+      freeMismatches: 1,
+      brakes: true,
+    }
+    const issuedAt = readNonceFields(s.nonce)?.issuedAt ?? 0
+    const ha1 = await baseHA1('SHA-256', s.user, REALM, 'right')
+    const itemFor = async (nc: number): Promise<ContextRequest> => {
+      const ncRaw = nc.toString(16).padStart(8, '0')
+      const uri = `/private/item-${nc}`
+      const response = await computeResponse({
+        algorithm: 'SHA-256',
+        ha1,
+        nonce: s.nonce,
+        nc: ncRaw,
+        cnonce: 'c0ffee',
+        qop: 'auth',
+        method: 'GET',
+        uri,
+      })
+      return {
+        username: s.user,
+        userhash: false,
+        realm: REALM,
+        algorithm: 'SHA-256',
+        nonce: s.nonce,
+        nonceIssuedAt: issuedAt,
+        nonceExpired: false,
+        uri,
+        method: 'GET',
+        response,
+        qop: 'auth',
+        nc,
+        ncRaw,
+        cnonce: 'c0ffee',
+        now: Math.floor(Date.now() / 1000),
+        bucket: s.ip,
+      }
+    }
+    const text = JSON.stringify(policy)
+    const [r40, r41, r42] = await Promise.all([itemFor(40), itemFor(41), itemFor(42)])
+    const items: VerifyItem[] = [
+      { req: r40 as ContextRequest, policy: text },
+      // A policy that cannot be read: this item's verify throws.
+      { req: r41 as ContextRequest, policy: '{"replay":' },
+      { req: r42 as ContextRequest, policy: text },
+      // The first item again, in the same call: a replay of it.
+      { req: r40 as ContextRequest, policy: text },
+    ]
+    const stub = env.CONTEXTS.getByName(s.handle)
+    const first = await stub.verifyMany(items)
+    expect(first.map((r) => ('answer' in r ? r.answer.kind : 'error'))).toEqual([
+      'verified',
+      'error',
+      'verified',
+      'replay',
+    ])
+    // The thrown item recorded nothing: sent again with a readable policy it is fresh, once.
+    const again = await stub.verifyMany([
+      { req: r41 as ContextRequest, policy: text },
+      { req: r40 as ContextRequest, policy: text },
+      { req: r42 as ContextRequest, policy: text },
+      { req: r41 as ContextRequest, policy: text },
+    ])
+    expect(again.map((r) => ('answer' in r ? r.answer.kind : 'error'))).toEqual([
+      'verified',
+      'replay',
+      'replay',
+      'replay',
+    ])
+    // Through the gate, none of them gets in again.
+    const through = await Promise.all(
+      [40, 41, 42].map(async (nc) =>
+        send(
+          g,
+          `/private/item-${nc}`,
+          await authorization({
+            user: s.user,
+            password: 'right',
+            nonce: s.nonce,
+            opaque: s.opaque,
+            uri: `/private/item-${nc}`,
+            nc,
+            cnonce: 'c0ffee',
+          }),
+          s.ip
+        )
+      )
+    )
+    expect(through.map((r) => r.status)).toEqual([401, 401, 401])
+    expect(origin.requests.filter((r) => r.path.startsWith('/private/item-'))).toEqual([])
+  })
+})
+
+describe('revocation racing a batch', () => {
+  it('requests racing a revoke are each answered once; every one sent after it is refused', async () => {
+    const g = isolate()
+    const s = await loggedIn(g)
+    const headerFor = async (p: string) =>
+      [p, (await s.c.raw.authorizationFor('GET', `${GATE}${p}`)) ?? ''] as const
+    const racing = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => headerFor(`/private/race-${i}`))
+    )
+    const after = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => headerFor(`/private/after-${i}`))
+    )
+    const revoke = () =>
+      g.fetch(
+        new Request(`${GATE}/.digest-gate/admin/contexts/${s.handle}/revoke`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
+        })
+      )
+    const [revoked, ...raced] = await Promise.all([
+      scheduler.wait(1).then(revoke),
+      ...racing.map(([p, h]) => send(g, p, h, s.ip)),
+    ])
+    expect(revoked?.status).toBe(200)
+    for (const [k, r] of raced.entries()) {
+      const reached = atOrigin(`/private/race-${k}`).length
+      expect([200, 401]).toContain(r.status)
+      expect(reached).toBe(r.status === 200 ? 1 : 0)
+    }
+    const res = await Promise.all(after.map(([p, h]) => send(g, p, h, s.ip)))
+    expect(res.map((r) => r.status)).toEqual(Array(10).fill(401))
+    expect(origin.requests.filter((r) => r.path.startsWith('/private/after-'))).toEqual([])
+  })
+})
+
+describe('replay mode off: the isolate cache', () => {
+  it("a guess from another bucket is never answered from the user's entry: the object counts it", async () => {
+    const g = isolate({ REPLAY_MODE: 'off' })
+    const s = await loggedIn(g)
+    // Warm: the next requests from the user's bucket are verified in the isolate.
+    expect((await s.c.fetch('/private/warm', { headers: s.headers })).status).toBe(200)
+    const guesser = newIp()
+    const guess = await authorization({
+      user: s.user,
+      password: 'wrong',
+      nonce: s.nonce,
+      opaque: s.opaque,
+      uri: '/private/guess',
+      nc: 7,
+    })
+    expect((await send(g, '/private/guess', guess, guesser)).status).toBe(401)
+    expect(atOrigin('/private/guess')).toEqual([])
+    expect(await failuresOf(s.handle, guesser)).toBe(1)
+    // The user's bucket is not charged, and its session carries on.
+    expect(await failuresOf(s.handle, s.ip)).toBe(0)
+    expect((await s.c.fetch('/private/still', { headers: s.headers })).status).toBe(200)
+  })
+
+  it('groups changed at the authority reach the origin at revalidation, never stale afterwards', async () => {
+    const g = isolate({ REPLAY_MODE: 'off', REVALIDATE_AFTER: '60' })
+    const s = await loggedIn(g, ['old-group'])
+    expect((await s.c.fetch('/private/g-1', { headers: s.headers })).status).toBe(200)
+    expect((await s.c.fetch('/private/g-2', { headers: s.headers })).status).toBe(200)
+    const u = authority.users.get(s.user)
+    if (u) u.groups = ['new-group']
+    vi.setSystemTime(Date.now() + 61_000)
+    for (const p of ['/private/g-3', '/private/g-4', '/private/g-5']) {
+      expect((await s.c.fetch(p, { headers: s.headers })).status).toBe(200)
+    }
+    for (const p of ['/private/g-1', '/private/g-2']) {
+      const [r] = atOrigin(p)
+      expect(r?.headers['x-auth-groups']).toBe('old-group')
+    }
+    // Revalidated on g-3; g-4 from the object, g-5 from the isolate cache: all the new groups.
+    for (const p of ['/private/g-3', '/private/g-4', '/private/g-5']) {
+      const [r] = atOrigin(p)
+      expect(r?.headers['x-auth-groups']).toBe('new-group')
+      expect(claimsOf(r?.headers['x-auth-assertion']).groups).toEqual(['new-group'])
+    }
+  })
+})
+
+describe('identities', () => {
+  it('two users interleaved in the same second: each request carries its own user, groups and assertion', async () => {
+    const g = isolate()
+    const one = await loggedIn(g, ['g-one'])
+    const two = await loggedIn(g, ['g-two'])
+    const res = await Promise.all(
+      Array.from({ length: 16 }, (_, i) => {
+        const s = i % 2 ? one : two
+        return s.c.fetch(`/private/who-${i % 2 ? 'one' : 'two'}-${i}`, { headers: s.headers })
+      })
+    )
+    expect(res.map((r) => r.status)).toEqual(Array(16).fill(200))
+    for (const r of origin.requests.filter((q) => q.path.startsWith('/private/who-'))) {
+      const s = r.path.startsWith('/private/who-one-') ? one : two
+      const groups = s === one ? ['g-one'] : ['g-two']
+      expect(r.headers['x-auth-user']).toBe(s.user)
+      expect(r.headers['x-auth-groups']).toBe(groups.join(','))
+      const claims = claimsOf(r.headers['x-auth-assertion'])
+      expect(claims.sub).toBe(s.user)
+      expect(claims.groups).toEqual(groups)
+    }
+  })
+})
+
+describe('strangers: forged token combinations', () => {
+  it('a nonce of another serverId (same key): refused, no authority call, no object', async () => {
+    const other = isolate({ SERVER_ID: 'gate-other' })
+    const g = isolate()
+    const user = addUser(authority, 'right', 'red')
+    const bare = await other.fetch(new Request(`${GATE}/private/x`))
+    const { nonce, opaque } = challengeOf(bare)
+    const header = await authorization({
+      user,
+      password: 'right',
+      nonce,
+      opaque,
+      uri: '/private/x',
+    })
+    const calls = authority.calls
+    const res = await send(g, '/private/x', header, newIp())
+    expect(res.status).toBe(401)
+    expect(authority.calls).toBe(calls)
+    expect(await objectsOf([handleOf(header)])).toEqual([])
+    expect(atOrigin('/private/x')).toEqual([])
+  })
+
+  it("one challenge's nonce with another's opaque, or a session's: refused, nothing stored", async () => {
+    const g = isolate()
+    const s = await loggedIn(g)
+    const user = addUser(authority, 'right', 'red')
+    const c1 = challengeOf(await g.fetch(new Request(`${GATE}/private/y`)))
+    const c2 = challengeOf(await g.fetch(new Request(`${GATE}/private/y`)))
+    const calls = authority.calls
+    const reserved = await storedNonce(s.handle, s.nonce)
+    const combos = [
+      { nonce: c1.nonce, opaque: c2.opaque, user },
+      // A fresh challenge's nonce under the live session's opaque, and the other way round.
+      { nonce: c1.nonce, opaque: s.opaque, user: s.user },
+      { nonce: s.nonce, opaque: c1.opaque, user: s.user },
+    ]
+    for (const [i, combo] of combos.entries()) {
+      const header = await authorization({
+        ...combo,
+        password: 'right',
+        uri: '/private/y',
+        nc: 300 + i,
+      })
+      expect((await send(g, '/private/y', header, newIp())).status).toBe(401)
+    }
+    expect(authority.calls).toBe(calls)
+    expect(atOrigin('/private/y')).toEqual([])
+    expect(
+      await objectsOf([handleOf(`nonce="${c1.nonce}"`), handleOf(`nonce="${c2.nonce}"`)])
+    ).toEqual([])
+    // The session's nonce state was not touched by the combination that named its nonce.
+    expect(await storedNonce(s.handle, s.nonce)).toBe(reserved)
+  })
+
+  it('an expired nonce answered with the right password: stale, and no nc recorded for it', async () => {
+    const g = isolate()
+    const s = await loggedIn(g)
+    const reserved = await storedNonce(s.handle, s.nonce)
+    expect(reserved).toBeGreaterThan(0)
+    vi.setSystemTime(Date.now() + 301_000)
+    // Past the reservation mark: had it been recorded, a new mark would have been written.
+    const nc = (reserved ?? 0) + 10
+    const header = await authorization({
+      user: s.user,
+      password: 'right',
+      nonce: s.nonce,
+      opaque: s.opaque,
+      uri: '/private/expired',
+      nc,
+    })
+    const res = await send(g, '/private/expired', header, s.ip)
+    expect(res.status).toBe(401)
+    expect(challengeOf(res).stale).toBe(true)
+    expect(atOrigin('/private/expired')).toEqual([])
+    expect(await storedNonce(s.handle, s.nonce)).toBe(reserved)
+    // The session carries on with the fresh nonce it was given.
+    expect((await s.c.fetch('/private/fresh', { headers: s.headers })).status).toBe(200)
+  })
+})
