@@ -259,7 +259,7 @@ describe('revocation racing a batch', () => {
       g.fetch(
         new Request(`${GATE}/.digest-gate/admin/contexts/${s.handle}/revoke`, {
           method: 'POST',
-          headers: { authorization: `Bearer ${env.ADMIN_TOKEN}` },
+          headers: { authorization: 'Bearer test-admin-token-0123456789abcdef0123' },
         })
       )
     const [revoked, ...raced] = await Promise.all([
