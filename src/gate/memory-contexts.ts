@@ -186,6 +186,12 @@ class MemoryStorage implements ContextStorage {
     return this.failures.get(bucket)
   }
 
+  lastFailure(): number | undefined {
+    let at: number | undefined
+    for (const f of this.failures.values()) at = at === undefined ? f.since : Math.max(at, f.since)
+    return at
+  }
+
   writeFailure(bucket: string, count: number, since: number, now: number): void {
     for (const [b, f] of this.failures) {
       if (f.since <= now - FAILURE_WINDOW_SECONDS) this.failures.delete(b)

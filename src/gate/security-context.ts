@@ -349,6 +349,14 @@ class SqliteContextStorage implements ContextStorage {
     )
   }
 
+  lastFailure(): number | undefined {
+    if (!this.hasTables()) return undefined
+    return (
+      this.sql.exec<{ at: number | null }>('SELECT MAX(since) AS at FROM failures').one().at ??
+      undefined
+    )
+  }
+
   /** Create the tables, or bring an object written by an earlier release up to date. */
   private createOrMigrate(): void {
     const sql = this.sql

@@ -5,17 +5,19 @@
  * and strangers' forged token combinations. Each test asserts on what the origin received and,
  * where it matters, on the context object's storage. Real Durable Objects.
  */
-import { listDurableObjectIds, runInDurableObject } from 'cloudflare:test'
+import { evictDurableObject, listDurableObjectIds, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { baseHA1, computeResponse } from '../../src/digest/algorithms.ts'
 import { readNonceFields } from '../../src/digest/tokens.ts'
+import { DEFAULT_BRAKE_POLICY } from '../../src/gate/brake-policy.ts'
 import type { ContextPolicy, ContextRequest } from '../../src/gate/context-types.ts'
 import type { SecurityContext, VerifyItem } from '../../src/gate/security-context.ts'
 import { batching } from '../../src/gate/verify-batches.ts'
 import type { buildGate } from '../../src/index.ts'
 import {
   authorization,
+  captureDecisions,
   challengeOf,
   client,
   type FakeAuthority,
@@ -426,5 +428,73 @@ describe('strangers: forged token combinations', () => {
     expect(await storedNonce(s.handle, s.nonce)).toBe(reserved)
     // The session carries on with the fresh nonce it was given.
     expect((await s.c.fetch('/private/fresh', { headers: s.headers })).status).toBe(200)
+  })
+})
+
+describe('guessing against a cached key from many buckets', () => {
+  it('past the limit over all buckets, a right guess from yet another bucket is braked, not verified', async () => {
+    const g = isolate()
+    const s = await loggedIn(g)
+    const global = DEFAULT_BRAKE_POLICY.userGlobalFailures
+    const guessFrom = async (password: string, nc: number, ip: string) =>
+      send(
+        g,
+        `/private/spread-${nc}`,
+        await authorization({
+          user: s.user,
+          password,
+          nonce: s.nonce,
+          opaque: s.opaque,
+          uri: `/private/spread-${nc}`,
+          nc,
+        }),
+        ip
+      )
+    // Each guess from a bucket of its own: no bucket ever past its own free mismatch.
+    const statuses: number[] = []
+    for (let i = 0; i < global + 5; i++) {
+      statuses.push((await guessFrom(`wrong-${i}`, 500 + i, newIp())).status)
+    }
+    // Counted in the counter over all buckets: past its threshold each wrong one is told to wait.
+    expect(statuses.slice(0, global - 1)).toEqual(Array(global - 1).fill(401))
+    expect(statuses.slice(global)).toEqual(Array(5).fill(429))
+    // The password found: from one more fresh bucket it must wait its turn like any other guess.
+    const right = await guessFrom('right', 900, newIp())
+    expect(right.status).toBe(429)
+    expect(atOrigin('/private/spread-900')).toEqual([])
+    // The real client, in its own bucket, goes on without the brakes.
+    expect((await s.c.fetch('/private/spread-home', { headers: s.headers })).status).toBe(200)
+  })
+
+  it("the client's own buckets make no brake call while it is guessed at; after an eviction one admission", async () => {
+    const g = isolate({ LOG_LEVEL: 'all' })
+    const s = await loggedIn(g)
+    const decisions = captureDecisions()
+    const guess = await authorization({
+      user: s.user,
+      password: 'wrong',
+      nonce: s.nonce,
+      opaque: s.opaque,
+      uri: '/private/own-guess',
+      nc: 700,
+    })
+    expect((await send(g, '/private/own-guess', guess, newIp())).status).toBe(401)
+    const calls = async (path: string) => {
+      decisions.length = 0
+      expect((await s.c.fetch(path, { headers: s.headers })).status).toBe(200)
+      return decisions.map((d) => d.contextCalls)
+    }
+    // Verified from its bucket at the login: one context call, no admission.
+    expect(await calls('/private/own-1')).toEqual([1])
+    // An eviction (its nc state written first, so no stale) forgets which buckets were its own.
+    await env.CONTEXTS.getByName(s.handle).flushNcState()
+    // The eviction waits on the runtime's clock, which a frozen Date would stop.
+    vi.useRealTimers()
+    await evictDurableObject(env.CONTEXTS.getByName(s.handle)).catch(() => {})
+    vi.useFakeTimers({ toFake: ['Date'] })
+    // verify (admission_required), the brakes' admission, verify again.
+    expect(await calls('/private/own-2')).toEqual([3])
+    expect(await calls('/private/own-3')).toEqual([1])
+    await g.settled()
   })
 })
