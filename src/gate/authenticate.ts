@@ -409,7 +409,9 @@ async function brakedFirst(o: ResolvedOptions, a: Attempt, w: Workspace): Promis
     // The authority has just vouched for the user: that was the revalidation.
     verified(o, asked.attempt, w)
     const { principal } = vouched.answer
-    await a.io.contexts.revalidated(a.handle, principal, a.request.now)
+    if (!(await a.io.contexts.revalidated(a.handle, principal, a.request.now))) {
+      return challengeFor('SEC_E_INVALID_HANDLE', 'context_revoked')
+    }
     return accept(asked.attempt, principal, answer.rspauth, 'authority')
   }
   return fromAnswer(o, asked.attempt, answer, w)
@@ -575,7 +577,10 @@ async function revalidate(
     toVerifyRequest(o.serverId, a.request, a.request.bodyHash)
   )
   if (answer.result === 'ok' && hashOf(answer.algorithm) === hashOf(a.request.algorithm)) {
-    await a.io.contexts.revalidated(a.handle, answer.principal, a.request.now)
+    // A revocation that landed while the authority was asked wins, as it does over a login.
+    if (!(await a.io.contexts.revalidated(a.handle, answer.principal, a.request.now))) {
+      return challengeFor('SEC_E_INVALID_HANDLE', 'context_revoked')
+    }
     return accept(a, answer.principal, due.rspauth, 'authority')
   }
   if (answer.result === 'denied') {

@@ -201,12 +201,18 @@ export class ContextState {
     return { kind: 'established', rspauth: rspauthFor(row, req) }
   }
 
-  /** The authority vouched for the user again: keep the session, with the groups it returned. */
-  revalidated(principal: Principal, now: number): void {
+  /**
+   * The authority vouched for the user again: keep the session, with the groups it returned.
+   * False when the context was revoked meanwhile (or is not this user's): the request whose
+   * verify asked for the revalidation is refused, as a login revoked at the authority is.
+   */
+  revalidated(principal: Principal, now: number): boolean {
     const row = this.load()
-    if (!row || row.ended || row.revoked || row.principal.name !== principal.name) return
+    if (!row || row.revoked || row.principal.name !== principal.name) return false
+    if (row.ended) return true
     this.save({ ...row, principal, verifiedAt: now })
     this.reportUse()
+    return true
   }
 
   /**

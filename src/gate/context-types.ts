@@ -155,8 +155,11 @@ export interface ContextStore {
    * `revoked` when the user or the handle was revoked after `req.startedAt`.
    */
   establish(handle: string, req: EstablishRequest, policy: ContextPolicy): Promise<EstablishAnswer>
-  /** The authority vouched for the user again (revalidation). */
-  revalidated(handle: string, principal: Principal, now: number): Promise<void>
+  /**
+   * The authority vouched for the user again (revalidation). False: the context was revoked while
+   * the authority was asked, and the request being verified must be refused.
+   */
+  revalidated(handle: string, principal: Principal, now: number): Promise<boolean>
   revoke(handle: string, now: number, policy: ContextPolicy): Promise<boolean>
   /** Revoke every context of a user; returns how many live ones were revoked. */
   revokeUser(realm: string, user: string, now: number, policy: ContextPolicy): Promise<number>

@@ -128,7 +128,7 @@ export function memoryContexts(options: MemoryContextsOptions = {}): ContextStor
       return answer
     },
     async revalidated(handle, principal, now) {
-      entryOf(handle, false, now)?.state.revalidated(principal, now)
+      return entryOf(handle, false, now)?.state.revalidated(principal, now) ?? false
     },
     async revoke(handle, now, policy) {
       return (entryOf(handle, true, now) as Entry).state.revoke(now, policy)

@@ -172,9 +172,9 @@ export class SecurityContext extends DurableObject {
     return this.state.establish(req, policy)
   }
 
-  revalidated(principal: Principal, now: number): void {
+  revalidated(principal: Principal, now: number): boolean {
     this.begin()
-    this.state.revalidated(principal, now)
+    return this.state.revalidated(principal, now)
   }
 
   revoke(now: number, policy: ContextPolicy): boolean {

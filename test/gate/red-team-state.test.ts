@@ -280,6 +280,44 @@ describe('revocation racing a batch', () => {
   })
 })
 
+describe('revocation while a revalidation is at the authority', () => {
+  for (const how of ['handle', 'user'] as const) {
+    it(`revoked by ${how} meanwhile: the request it was verifying is refused, never forwarded`, async () => {
+      const g = isolate({ REVALIDATE_AFTER: '60' })
+      const s = await loggedIn(g)
+      expect((await s.c.fetch('/private/rv-before', { headers: s.headers })).status).toBe(200)
+      vi.setSystemTime(Date.now() + 61_000)
+      let release = () => {}
+      authority.hold = new Promise<void>((r) => {
+        release = r
+      })
+      const calls = authority.calls
+      // Sent as is: a client would answer the refusal with a new login, which is not this request.
+      const held = (await s.c.raw.authorizationFor('GET', `${GATE}/private/rv-held`)) ?? ''
+      const pending = send(g, '/private/rv-held', held, s.ip)
+      // Verified by the cached key, nc recorded; now at the authority.
+      for (let i = 0; i < 200 && authority.calls === calls; i++) await scheduler.wait(5)
+      expect(authority.calls).toBe(calls + 1)
+      const path =
+        how === 'handle'
+          ? `/.digest-gate/admin/contexts/${s.handle}/revoke`
+          : `/.digest-gate/admin/users/${REALM}/${encodeURIComponent(s.user)}/revoke`
+      const revoked = await g.fetch(
+        new Request(`${GATE}${path}`, {
+          method: 'POST',
+          headers: { authorization: 'Bearer test-admin-token-0123456789abcdef0123' },
+        })
+      )
+      expect(revoked.status).toBe(200)
+      release()
+      authority.hold = undefined
+      const res = await pending
+      expect(res.status).toBe(401)
+      expect(atOrigin('/private/rv-held')).toEqual([])
+    })
+  }
+})
+
 describe('replay mode off: the isolate cache', () => {
   it("a guess from another bucket is never answered from the user's entry: the object counts it", async () => {
     const g = isolate({ REPLAY_MODE: 'off' })
