@@ -536,3 +536,59 @@ describe('guessing against a cached key from many buckets', () => {
     await g.settled()
   })
 })
+
+describe("the operator's console", () => {
+  const API = '/.digest-gate/api'
+  const CSRF = { 'X-Digest-Gate-Console': '1' }
+
+  it('a non-member with the right password and the console header revokes nothing (403)', async () => {
+    const g = isolate({ CONSOLE_GROUP: 'admin' })
+    const member = await loggedIn(g, ['admin'])
+    const outsider = await loggedIn(g, ['staff'])
+    const attempts = [
+      outsider.c.fetch(`${API}/sessions/${member.handle}/revoke`, {
+        method: 'POST',
+        headers: { ...outsider.headers, ...CSRF },
+      }),
+      outsider.c.fetch(`${API}/users/${encodeURIComponent(member.user)}/revoke`, {
+        method: 'POST',
+        headers: { ...outsider.headers, ...CSRF },
+      }),
+    ]
+    for (const res of await Promise.all(attempts)) expect(res.status).toBe(403)
+    const before = member.c.sent.length
+    expect(
+      (await member.c.fetch('/private/member-after', { headers: member.headers })).status
+    ).toBe(200)
+    // Verified from the cached key: the member's session was not touched.
+    expect(member.c.sent.slice(before).map((x) => x.status)).toEqual([200])
+  })
+
+  it("a member whose session was revoked: the session's next console call is refused, nothing revoked", async () => {
+    const g = isolate({ CONSOLE_GROUP: 'admin' })
+    const member = await loggedIn(g, ['admin'])
+    const other = await loggedIn(g)
+    const revoke = await g.fetch(
+      new Request(`${GATE}/.digest-gate/admin/contexts/${member.handle}/revoke`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer test-admin-token-0123456789abcdef0123' },
+      })
+    )
+    expect(revoke.status).toBe(200)
+    // The revoked session's next request, as its client would send it (next nc, same nonce).
+    const url = `${GATE}${API}/sessions/${other.handle}/revoke`
+    const header = (await member.c.raw.authorizationFor('POST', url)) ?? ''
+    const res = await g.fetch(
+      new Request(url, {
+        method: 'POST',
+        headers: { authorization: header, 'cf-connecting-ip': member.ip, ...CSRF },
+      })
+    )
+    expect(res.status).toBe(401)
+    const before = other.c.sent.length
+    expect((await other.c.fetch('/private/other-after', { headers: other.headers })).status).toBe(
+      200
+    )
+    expect(other.c.sent.slice(before).map((x) => x.status)).toEqual([200])
+  })
+})
