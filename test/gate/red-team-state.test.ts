@@ -12,6 +12,7 @@ import { baseHA1, computeResponse } from '../../src/digest/algorithms.ts'
 import { readNonceFields } from '../../src/digest/tokens.ts'
 import { DEFAULT_BRAKE_POLICY } from '../../src/gate/brake-policy.ts'
 import type { ContextPolicy, ContextRequest } from '../../src/gate/context-types.ts'
+import { memoryContexts } from '../../src/gate/memory-contexts.ts'
 import type { SecurityContext, VerifyItem } from '../../src/gate/security-context.ts'
 import { batching } from '../../src/gate/verify-batches.ts'
 import type { buildGate } from '../../src/index.ts'
@@ -590,5 +591,88 @@ describe("the operator's console", () => {
       200
     )
     expect(other.c.sent.slice(before).map((x) => x.status)).toEqual([200])
+  })
+})
+
+describe('the in-memory store (Node, Bun, Deno) decides alike', () => {
+  const policy: ContextPolicy = {
+    replay: 'window',
+    windowSize: 128,
+    nonceLifetime: 300,
+    idleTimeout: 1800,
+    maxLifetime: 43_200,
+    revalidateAfter: 600,
+    freeMismatches: 1,
+    brakes: true,
+  }
+  const now = 1_900_000_000
+  const nonce = 'memory-store-nonce'
+  async function requestFrom(bucket: string, nc: number, password: string) {
+    const ncRaw = nc.toString(16).padStart(8, '0')
+    const ha1 = await baseHA1('SHA-256', 'mallory-target', REALM, password)
+    const uri = `/private/mem-${nc}`
+    const response = await computeResponse({
+      algorithm: 'SHA-256',
+      ha1,
+      nonce,
+      nc: ncRaw,
+      cnonce: 'c0ffee',
+      qop: 'auth',
+      method: 'GET',
+      uri,
+    })
+    const req: ContextRequest = {
+      username: 'mallory-target',
+      userhash: false,
+      realm: REALM,
+      algorithm: 'SHA-256',
+      nonce,
+      nonceIssuedAt: now,
+      nonceExpired: false,
+      uri,
+      method: 'GET',
+      response,
+      qop: 'auth',
+      nc,
+      ncRaw,
+      cnonce: 'c0ffee',
+      now,
+      bucket,
+    }
+    return { req, ha1 }
+  }
+
+  it('spread guesses need admission after the first; the client is not asked; a revoke beats a revalidation', async () => {
+    const store = memoryContexts()
+    const { req, ha1 } = await requestFrom('home', 1, 'right')
+    const principal = { name: 'mallory-target', groups: [] }
+    const established = await store.establish(
+      'mem-handle',
+      { ...req, principal, sessionKey: ha1, startedAt: now * 1000 },
+      policy
+    )
+    expect(established.kind).toBe('established')
+    const kinds: string[] = []
+    for (let i = 0; i < 4; i++) {
+      const guess = await requestFrom(`guesser-${i}`, 10 + i, `wrong-${i}`)
+      kinds.push((await store.verify('mem-handle', guess.req, policy)).kind)
+    }
+    expect(kinds).toEqual([
+      'mismatch',
+      'admission_required',
+      'admission_required',
+      'admission_required',
+    ])
+    // The right answer from a fresh bucket waits for the brakes too; from home it does not.
+    const right = await requestFrom('guesser-9', 20, 'right')
+    expect((await store.verify('mem-handle', right.req, policy)).kind).toBe('admission_required')
+    expect((await store.verify('mem-handle', { ...right.req, admitted: true }, policy)).kind).toBe(
+      'verified'
+    )
+    const home = await requestFrom('home', 2, 'right')
+    expect((await store.verify('mem-handle', home.req, policy)).kind).toBe('verified')
+    expect(await store.revalidated('mem-handle', principal, now + 1)).toBe(true)
+    await store.revoke('mem-handle', now + 2, policy)
+    expect(await store.revalidated('mem-handle', principal, now + 3)).toBe(false)
   })
 })
