@@ -390,6 +390,31 @@ describe('identities', () => {
   })
 })
 
+describe('a handle established again', () => {
+  it('after it ran out, with groups changed at the authority: the origin never sees the old ones again', async () => {
+    const g = isolate({ IDLE_TIMEOUT: '600' })
+    const s = await loggedIn(g, ['before'])
+    expect((await s.c.fetch('/private/re-1', { headers: s.headers })).status).toBe(200)
+    const u = authority.users.get(s.user)
+    if (u) u.groups = ['after']
+    vi.setSystemTime(Date.now() + 601_000)
+    for (const p of ['/private/re-2', '/private/re-3', '/private/re-4']) {
+      expect((await s.c.fetch(p, { headers: s.headers })).status).toBe(200)
+    }
+    // The same handle throughout: its context ended and was established again for the same user.
+    const handles = new Set(
+      s.c.sent.filter((x) => x.status === 200).map((x) => handleOf(x.authorization ?? ''))
+    )
+    expect(handles).toEqual(new Set([s.handle]))
+    expect(atOrigin('/private/re-1')[0]?.headers['x-auth-groups']).toBe('before')
+    for (const p of ['/private/re-2', '/private/re-3', '/private/re-4']) {
+      const [r] = atOrigin(p)
+      expect(r?.headers['x-auth-groups']).toBe('after')
+      expect(claimsOf(r?.headers['x-auth-assertion']).groups).toEqual(['after'])
+    }
+  })
+})
+
 describe('strangers: forged token combinations', () => {
   it('a nonce of another serverId (same key): refused, no authority call, no object', async () => {
     const other = isolate({ SERVER_ID: 'gate-other' })
