@@ -28,6 +28,7 @@ import {
   REALM,
   settlingGate,
 } from './fakes.ts'
+import { fakeClock, holdTimers, quietSpell } from './support/clock.ts'
 import { addressesIn, addUser } from './support/fresh-names.ts'
 
 let authority: FakeAuthority
@@ -243,6 +244,59 @@ describe('replays against the batches', () => {
     )
     expect(through.map((r) => r.status)).toEqual([401, 401, 401])
     expect(origin.requests.filter((r) => r.path.startsWith('/private/item-'))).toEqual([])
+  })
+})
+
+describe('replays racing a release', () => {
+  it('one captured request through two isolates while its object releases itself: accepted once', async () => {
+    // The release harness: a hand-moved clock, and the objects' flush timers held until a quiet
+    // spell fires them inside the object.
+    vi.useRealTimers()
+    const clock = fakeClock()
+    holdTimers()
+    let released = 0
+    for (const delay of [0, 1, 2, 4]) {
+      const vars = { CONTEXT_RELEASE_AFTER: '2' }
+      const a = isolate(vars)
+      const b = isolate(vars)
+      const s = await loggedIn(a)
+      const captured = (await s.c.raw.authorizationFor('GET', `${GATE}/private/rel-${delay}`)) ?? ''
+      const fresh: string[] = []
+      for (let i = 0; i < 4; i++) {
+        fresh.push(
+          (await s.c.raw.authorizationFor('GET', `${GATE}/private/relf-${delay}-${i}`)) ?? ''
+        )
+      }
+      const stub = env.CONTEXTS.getByName(s.handle)
+      const raced = await Promise.all([
+        scheduler.wait(delay * 2).then(() => quietSpell(clock, stub, 3)),
+        ...Array.from({ length: 12 }, async (_, k) => {
+          await scheduler.wait(delay * (k % 4))
+          return send(k % 2 ? a : b, `/private/rel-${delay}`, captured, k % 3 ? s.ip : newIp())
+        }),
+        ...fresh.map(async (h, i) => {
+          await scheduler.wait(delay * i)
+          return send(i % 2 ? b : a, `/private/relf-${delay}-${i}`, h, s.ip)
+        }),
+      ])
+      const responses = raced.filter((r) => r instanceof Response)
+      const copies = responses.slice(0, 12).map((r) => r.status)
+      expect(copies.filter((st) => st === 200)).toHaveLength(1)
+      expect(copies.filter((st) => st !== 200).every((st) => st === 401)).toBe(true)
+      expect(atOrigin(`/private/rel-${delay}`)).toHaveLength(1)
+      expect(responses.slice(12).map((r) => r.status)).toEqual([200, 200, 200, 200])
+      const gone = await runInDurableObject(stub, () => false).catch(
+        (err: { durableObjectReset?: boolean }) => err.durableObjectReset === true
+      )
+      if (gone) released++
+      // Afterwards, from either isolate, every copy is refused.
+      for (const g of [a, b]) {
+        expect((await send(g, `/private/rel-${delay}`, captured, newIp())).status).toBe(401)
+      }
+      expect(atOrigin(`/private/rel-${delay}`)).toHaveLength(1)
+      vi.clearAllTimers()
+    }
+    expect(released).toBeGreaterThan(0)
   })
 })
 
