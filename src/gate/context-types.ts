@@ -21,7 +21,8 @@ export interface ContextPolicy {
   /**
    * Wrong responses from one client bucket a context verifies on its own. Past that, with brakes
    * on, each further attempt from the bucket must be admitted by the brakes first; without brakes
-   * the bucket is refused (`locked`) until its failures age out.
+   * the bucket is refused (`locked`) until its failures age out. With brakes on, once any bucket
+   * answered wrong, buckets the context has not verified its client from are admitted first too.
    */
   freeMismatches: number
   brakes: boolean
