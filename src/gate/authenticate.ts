@@ -693,9 +693,18 @@ function counted(o: ResolvedOptions, a: Attempt): BrakeAttempt {
   return {
     bucket: a.request.bucket,
     realm: o.realm,
-    user: a.request.username,
+    user: brakeUser(a.request),
     now: Date.now() / 1000,
   }
+}
+
+/**
+ * The user as the brakes count it. A userhash is hex, which an authority reads in any case: left
+ * as sent, each of its spellings (2^40 for SHA-256) got counters of its own, and a guesser the
+ * per-user limits never saw.
+ */
+function brakeUser(r: ContextRequest): string {
+  return r.userhash ? r.username.toLowerCase() : r.username
 }
 
 /**

@@ -8,7 +8,8 @@
 import { evictDurableObject, listDurableObjectIds, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { baseHA1, computeResponse } from '../../src/digest/algorithms.ts'
+import { baseHA1, computeResponse, userhash } from '../../src/digest/algorithms.ts'
+import { formatAuthorization } from '../../src/digest/header.ts'
 import { readNonceFields } from '../../src/digest/tokens.ts'
 import { DEFAULT_BRAKE_POLICY } from '../../src/gate/brake-policy.ts'
 import type { ContextPolicy, ContextRequest } from '../../src/gate/context-types.ts'
@@ -753,5 +754,54 @@ describe('the in-memory store (Node, Bun, Deno) decides alike', () => {
     expect(await store.revalidated('mem-handle', principal, now + 1)).toBe(true)
     await store.revoke('mem-handle', now + 2, policy)
     expect(await store.revalidated('mem-handle', principal, now + 3)).toBe(false)
+  })
+})
+
+describe('one user, many spellings (USERHASH)', () => {
+  it('a userhash in other cases of its hex is the same user to the brakes: no fresh counters per spelling', async () => {
+    const g = isolate({ USERHASH: 'true' })
+    const user = addUser(authority, 'right', 'red')
+    const hex = userhash('SHA-256', user, REALM)
+    const letters = [...hex].flatMap((ch, i) => (/[a-f]/.test(ch) ? [i] : []))
+    /** The hash with its k-th letter upper-cased: what an authority reading hex accepts alike. */
+    const spelling = (k: number) => {
+      const at = letters[k % letters.length] ?? 0
+      return hex.slice(0, at) + hex.charAt(at).toUpperCase() + hex.slice(at + 1)
+    }
+    const global = DEFAULT_BRAKE_POLICY.userGlobalFailures
+    const statuses: number[] = []
+    for (let k = 0; k < global + 3; k++) {
+      const { nonce, opaque } = challengeOf(await g.fetch(new Request(`${GATE}/private/uh`)))
+      const ha1 = await baseHA1('SHA-256', user, REALM, `wrong-${k}`)
+      const response = await computeResponse({
+        algorithm: 'SHA-256',
+        ha1,
+        nonce,
+        nc: '00000001',
+        cnonce: 'c0ffee',
+        qop: 'auth',
+        method: 'GET',
+        uri: '/private/uh',
+      })
+      const header = formatAuthorization({
+        username: spelling(k),
+        userhash: true,
+        realm: REALM,
+        nonce,
+        uri: '/private/uh',
+        response,
+        algorithm: 'SHA-256',
+        cnonce: 'c0ffee',
+        opaque,
+        qop: 'auth',
+        nc: 1,
+        ncRaw: '00000001',
+      })
+      // Each from an address of its own: only the user's counter over all buckets can stop it.
+      statuses.push((await send(g, '/private/uh', header, newIp())).status)
+      await g.settled()
+    }
+    expect(statuses.slice(0, global - 1)).toEqual(Array(global - 1).fill(401))
+    expect(statuses.slice(global)).toEqual([429, 429, 429])
   })
 })
