@@ -585,6 +585,57 @@ describe('guessing against a cached key from many buckets', () => {
     expect((await s.c.fetch('/private/spread-home', { headers: s.headers })).status).toBe(200)
   })
 
+  it("guessers from four buckets sent with the client's requests (batched): one judged free, three admitted first", async () => {
+    const g = isolate()
+    const s = await loggedIn(g)
+    const good = async (p: string) =>
+      [p, (await s.c.raw.authorizationFor('GET', `${GATE}${p}`)) ?? '', s.ip] as const
+    const guessers = [newIp(), newIp(), newIp(), newIp()]
+    const guesses = await Promise.all(
+      guessers.map(
+        async (ip, i) =>
+          [
+            `/private/ride-guess-${i}`,
+            await authorization({
+              user: s.user,
+              password: `wrong-${i}`,
+              nonce: s.nonce,
+              opaque: s.opaque,
+              uri: `/private/ride-guess-${i}`,
+              nc: 800 + i,
+            }),
+            ip,
+          ] as const
+      )
+    )
+    const reqs = [
+      await good('/private/ride-lead'),
+      await good('/private/ride-0'),
+      ...guesses.slice(0, 2),
+      await good('/private/ride-1'),
+      ...guesses.slice(2),
+      await good('/private/ride-2'),
+    ]
+    const res = await Promise.all(reqs.map(([p, h, ip]) => send(g, p, h, ip)))
+    await g.settled()
+    reqs.forEach(([p], i) => {
+      const status = res[i]?.status
+      if (p.includes('guess')) expect([401, 429]).toContain(status)
+      else expect(status).toBe(200)
+    })
+    expect(origin.requests.filter((r) => r.path.startsWith('/private/ride-guess-'))).toEqual([])
+    // An admission spends the bucket's authority-call budget; a free mismatch does not.
+    const budgets = await Promise.all(
+      guessers.map((ip) =>
+        runInDurableObject(
+          env.BRAKE_COUNTERS.getByName(`bucket:${ip}`),
+          (_, state) => state.storage.sql.exec('SELECT count FROM budget').toArray().length
+        )
+      )
+    )
+    expect(budgets.sort()).toEqual([0, 1, 1, 1])
+  })
+
   it("the client's own buckets make no brake call while it is guessed at; after an eviction one admission", async () => {
     const g = isolate({ LOG_LEVEL: 'all' })
     const s = await loggedIn(g)
