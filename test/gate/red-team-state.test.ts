@@ -13,6 +13,7 @@ import { formatAuthorization } from '../../src/digest/header.ts'
 import { readNonceFields } from '../../src/digest/tokens.ts'
 import { DEFAULT_BRAKE_POLICY } from '../../src/gate/brake-policy.ts'
 import type { ContextPolicy, ContextRequest } from '../../src/gate/context-types.ts'
+import { CACHE_SECONDS } from '../../src/gate/isolate-cache.ts'
 import { memoryContexts } from '../../src/gate/memory-contexts.ts'
 import type { SecurityContext, VerifyItem } from '../../src/gate/security-context.ts'
 import { batching } from '../../src/gate/verify-batches.ts'
@@ -395,6 +396,33 @@ describe('replay mode off: the isolate cache', () => {
     // The user's bucket is not charged, and its session carries on.
     expect(await failuresOf(s.handle, s.ip)).toBe(0)
     expect((await s.c.fetch('/private/still', { headers: s.headers })).status).toBe(200)
+  })
+
+  it('after a revoke: other buckets refused at once, the warm bucket within CACHE_SECONDS, never later', async () => {
+    const g = isolate({ REPLAY_MODE: 'off' })
+    const s = await loggedIn(g)
+    expect((await s.c.fetch('/private/rc-warm', { headers: s.headers })).status).toBe(200)
+    const revoked = await g.fetch(
+      new Request(`${GATE}/.digest-gate/admin/contexts/${s.handle}/revoke`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer test-admin-token-0123456789abcdef0123' },
+      })
+    )
+    expect(revoked.status).toBe(200)
+    const header = async (p: string) => (await s.c.raw.authorizationFor('GET', `${GATE}${p}`)) ?? ''
+    // Replay mode off accepts a copy from anywhere, but another bucket has no cached entry.
+    expect(
+      (await send(g, '/private/rc-other', await header('/private/rc-other'), newIp())).status
+    ).toBe(401)
+    // The documented bound: the bucket that filled the entry may be served from it for its life.
+    const within = await send(g, '/private/rc-within', await header('/private/rc-within'), s.ip)
+    expect([200, 401]).toContain(within.status)
+    vi.setSystemTime(Date.now() + (CACHE_SECONDS + 1) * 1000)
+    expect(
+      (await send(g, '/private/rc-after', await header('/private/rc-after'), s.ip)).status
+    ).toBe(401)
+    expect(atOrigin('/private/rc-other')).toEqual([])
+    expect(atOrigin('/private/rc-after')).toEqual([])
   })
 
   it('groups changed at the authority reach the origin at revalidation, never stale afterwards', async () => {
