@@ -700,8 +700,8 @@ function counted(o: ResolvedOptions, a: Attempt): BrakeAttempt {
 
 /**
  * The user as the brakes count it. A userhash is hex, which an authority reads in any case: left
- * as sent, each of its spellings (2^40 for SHA-256) got counters of its own, and a guesser the
- * per-user limits never saw.
+ * as sent, each mix of cases of its hex letters got counters of its own (millions of spellings
+ * per user), and the per-user limits never saw a guesser.
  */
 function brakeUser(r: ContextRequest): string {
   return r.userhash ? r.username.toLowerCase() : r.username
