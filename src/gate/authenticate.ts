@@ -409,7 +409,9 @@ async function brakedFirst(o: ResolvedOptions, a: Attempt, w: Workspace): Promis
     // The authority has just vouched for the user: that was the revalidation.
     verified(o, asked.attempt, w)
     const { principal } = vouched.answer
-    await a.io.contexts.revalidated(a.handle, principal, a.request.now)
+    if (!(await a.io.contexts.revalidated(a.handle, principal, a.request.now))) {
+      return challengeFor('SEC_E_INVALID_HANDLE', 'context_revoked')
+    }
     return accept(asked.attempt, principal, answer.rspauth, 'authority')
   }
   return fromAnswer(o, asked.attempt, answer, w)
@@ -575,7 +577,10 @@ async function revalidate(
     toVerifyRequest(o.serverId, a.request, a.request.bodyHash)
   )
   if (answer.result === 'ok' && hashOf(answer.algorithm) === hashOf(a.request.algorithm)) {
-    await a.io.contexts.revalidated(a.handle, answer.principal, a.request.now)
+    // A revocation that landed while the authority was asked wins, as it does over a login.
+    if (!(await a.io.contexts.revalidated(a.handle, answer.principal, a.request.now))) {
+      return challengeFor('SEC_E_INVALID_HANDLE', 'context_revoked')
+    }
     return accept(a, answer.principal, due.rspauth, 'authority')
   }
   if (answer.result === 'denied') {
@@ -689,9 +694,18 @@ function counted(o: ResolvedOptions, a: Attempt): BrakeAttempt {
   return {
     bucket: a.request.bucket,
     realm: o.realm,
-    user: a.request.username,
+    user: brakeUser(a.request),
     now: Date.now() / 1000,
   }
+}
+
+/**
+ * The user as the brakes count it. A userhash is hex, which an authority reads in any case: left
+ * as sent, each mix of cases of its hex letters got counters of its own (millions of spellings
+ * per user), and the per-user limits never saw a guesser.
+ */
+function brakeUser(r: ContextRequest): string {
+  return r.userhash ? r.username.toLowerCase() : r.username
 }
 
 /**

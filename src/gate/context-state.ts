@@ -44,6 +44,9 @@ const NC_RESERVATION = 64
 /** Buckets whose failure counts a context keeps in memory (storage keeps its own bound). */
 const MAX_REMEMBERED_BUCKETS = 256
 
+/** Buckets a context remembers as its own client's (verified there): see `mustBeAdmitted`. */
+const MAX_VERIFIED_BUCKETS = 16
+
 /** nc state outlives its nonce by this much (clock skew between isolates, late replays). */
 export const NONCE_GRACE_SECONDS = 120
 
@@ -68,6 +71,8 @@ export interface ContextStorage {
   failure(bucket: string): { count: number; since: number } | undefined
   /** Sets a bucket's count, dropping counts older than the window and the oldest past a bound. */
   writeFailure(bucket: string, count: number, since: number, now: number): void
+  /** When the latest count of any bucket began (its `since`), if any is kept. */
+  lastFailure(): number | undefined
 }
 
 /** What the state asks of its host: an alarm to sweep, a quiet-spell flush of the nc state. */
@@ -114,6 +119,10 @@ export class ContextState {
   private readonly events: ContextEvents | undefined
   /** Requests verified since the last `used` report (in memory: approximate across evictions). */
   private verifiedSinceReport = 0
+  /** When this context last got a wrong answer from any bucket; undefined: not read yet. */
+  private lastFailureAt: number | null | undefined
+  /** Buckets its own client was verified from (in memory: an eviction costs one admission). */
+  private readonly verifiedBuckets = new Set<string>()
 
   constructor(storage: ContextStorage, scheduler: ContextScheduler, events?: ContextEvents) {
     this.storage = storage
@@ -134,6 +143,8 @@ export class ContextState {
     if (this.failuresOf(req.bucket, req.now) >= policy.freeMismatches) {
       if (!policy.brakes) return { kind: 'locked' }
       if (!req.admitted) return { kind: 'admission_required' }
+    } else if (policy.brakes && !req.admitted && this.mustBeAdmitted(req)) {
+      return { kind: 'admission_required' }
     }
     if (req.qop === 'auth-int' && req.bodyHash === undefined) return { kind: 'need_body' }
     const verified = verifyResponse(row, req)
@@ -143,6 +154,7 @@ export class ContextState {
     }
     if (req.nonceExpired) return { kind: 'stale' }
     if (!this.checkAndRecordNc(req, policy)) return { kind: 'replay', verified: true }
+    this.verifiedFrom(req.bucket)
     this.verifiedSinceReport++
     if (req.now - row.lastUsed >= Math.min(LAST_USED_RESOLUTION_SECONDS, row.idleTimeout / 4)) {
       this.save({ ...row, lastUsed: req.now })
@@ -183,18 +195,25 @@ export class ContextState {
     }
     this.save(row)
     this.scheduler.alarmAt(Math.min(row.expires, req.now + policy.idleTimeout))
+    this.verifiedFrom(req.bucket)
     this.verifiedSinceReport = 0
     this.events?.established(row, req.client, req.nonceExpired ? 0 : 1)
     if (req.nonceExpired) return { kind: 'stale' }
     return { kind: 'established', rspauth: rspauthFor(row, req) }
   }
 
-  /** The authority vouched for the user again: keep the session, with the groups it returned. */
-  revalidated(principal: Principal, now: number): void {
+  /**
+   * The authority vouched for the user again: keep the session, with the groups it returned.
+   * False when the context was revoked meanwhile (or is not this user's): the request whose
+   * verify asked for the revalidation is refused, as a login revoked at the authority is.
+   */
+  revalidated(principal: Principal, now: number): boolean {
     const row = this.load()
-    if (!row || row.ended || row.revoked || row.principal.name !== principal.name) return
+    if (!row || row.revoked || row.principal.name !== principal.name) return false
+    if (row.ended) return true
     this.save({ ...row, principal, verifiedAt: now })
     this.reportUse()
+    return true
   }
 
   /**
@@ -302,6 +321,29 @@ export class ContextState {
     this.verifiedSinceReport = 0
   }
 
+  /**
+   * A bucket under its own free mismatches, while this context is being guessed at from elsewhere.
+   * Each bucket's first wrong answer is judged unadmitted, so a guesser holding many buckets (an
+   * IPv6 /48, a botnet) would get one judged guess per bucket, past every brake counter, and a
+   * right one verified. So once any bucket answered wrong within the window, a bucket this
+   * context has not verified its client from is admitted by the brakes first; the client's own
+   * buckets are not (they make no brake call).
+   */
+  private mustBeAdmitted(req: ContextRequest): boolean {
+    if (this.verifiedBuckets.has(req.bucket)) return false
+    if (this.lastFailureAt === undefined) this.lastFailureAt = this.storage.lastFailure() ?? null
+    return this.lastFailureAt !== null && req.now - this.lastFailureAt < FAILURE_WINDOW_SECONDS
+  }
+
+  private verifiedFrom(bucket: string): void {
+    this.verifiedBuckets.delete(bucket)
+    this.verifiedBuckets.add(bucket)
+    if (this.verifiedBuckets.size > MAX_VERIFIED_BUCKETS) {
+      const oldest = this.verifiedBuckets.values().next().value
+      if (oldest !== undefined) this.verifiedBuckets.delete(oldest)
+    }
+  }
+
   private failuresOf(bucket: string, now: number): number {
     const f = this.failure(bucket)
     return f && now - f.since < FAILURE_WINDOW_SECONDS ? f.count : 0
@@ -313,6 +355,9 @@ export class ContextState {
     const next = { count: fresh ? 1 : f.count + 1, since: fresh ? now : f.since }
     this.storage.writeFailure(bucket, next.count, next.since, now)
     this.rememberFailure(bucket, next)
+    this.lastFailureAt = now
+    // A bucket that answers wrong is a guesser's until its client is verified there again.
+    this.verifiedBuckets.delete(bucket)
   }
 
   /**

@@ -21,7 +21,8 @@ export interface ContextPolicy {
   /**
    * Wrong responses from one client bucket a context verifies on its own. Past that, with brakes
    * on, each further attempt from the bucket must be admitted by the brakes first; without brakes
-   * the bucket is refused (`locked`) until its failures age out.
+   * the bucket is refused (`locked`) until its failures age out. With brakes on, once any bucket
+   * answered wrong, buckets the context has not verified its client from are admitted first too.
    */
   freeMismatches: number
   brakes: boolean
@@ -155,8 +156,11 @@ export interface ContextStore {
    * `revoked` when the user or the handle was revoked after `req.startedAt`.
    */
   establish(handle: string, req: EstablishRequest, policy: ContextPolicy): Promise<EstablishAnswer>
-  /** The authority vouched for the user again (revalidation). */
-  revalidated(handle: string, principal: Principal, now: number): Promise<void>
+  /**
+   * The authority vouched for the user again (revalidation). False: the context was revoked while
+   * the authority was asked, and the request being verified must be refused.
+   */
+  revalidated(handle: string, principal: Principal, now: number): Promise<boolean>
   revoke(handle: string, now: number, policy: ContextPolicy): Promise<boolean>
   /** Revoke every context of a user; returns how many live ones were revoked. */
   revokeUser(realm: string, user: string, now: number, policy: ContextPolicy): Promise<number>

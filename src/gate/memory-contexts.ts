@@ -128,7 +128,7 @@ export function memoryContexts(options: MemoryContextsOptions = {}): ContextStor
       return answer
     },
     async revalidated(handle, principal, now) {
-      entryOf(handle, false, now)?.state.revalidated(principal, now)
+      return entryOf(handle, false, now)?.state.revalidated(principal, now) ?? false
     },
     async revoke(handle, now, policy) {
       return (entryOf(handle, true, now) as Entry).state.revoke(now, policy)
@@ -184,6 +184,12 @@ class MemoryStorage implements ContextStorage {
 
   failure(bucket: string): { count: number; since: number } | undefined {
     return this.failures.get(bucket)
+  }
+
+  lastFailure(): number | undefined {
+    let at: number | undefined
+    for (const f of this.failures.values()) at = at === undefined ? f.since : Math.max(at, f.since)
+    return at
   }
 
   writeFailure(bucket: string, count: number, since: number, now: number): void {

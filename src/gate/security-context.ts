@@ -172,9 +172,9 @@ export class SecurityContext extends DurableObject {
     return this.state.establish(req, policy)
   }
 
-  revalidated(principal: Principal, now: number): void {
+  revalidated(principal: Principal, now: number): boolean {
     this.begin()
-    this.state.revalidated(principal, now)
+    return this.state.revalidated(principal, now)
   }
 
   revoke(now: number, policy: ContextPolicy): boolean {
@@ -346,6 +346,14 @@ class SqliteContextStorage implements ContextStorage {
     this.sql.exec(
       'DELETE FROM failures WHERE bucket NOT IN (SELECT bucket FROM failures ORDER BY since DESC LIMIT ?)',
       MAX_FAILURE_ROWS
+    )
+  }
+
+  lastFailure(): number | undefined {
+    if (!this.hasTables()) return undefined
+    return (
+      this.sql.exec<{ at: number | null }>('SELECT MAX(since) AS at FROM failures').one().at ??
+      undefined
     )
   }
 
