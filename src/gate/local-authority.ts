@@ -16,7 +16,19 @@ import type { HashName } from '../digest/types.ts'
 import type { AuthorityAnswer, AuthorityClient } from './authority-client.ts'
 import type { LocalUser, LocalUsers } from './options.ts'
 
+/** H(A1) hex length per hash: a stored key of another length can never match. */
+const HA1_LENGTH: Readonly<Record<string, number>> = { MD5: 32, 'SHA-256': 64, 'SHA-512-256': 64 }
+
+/** Throws TypeError on a record of users that could not work (checked when the gate is built). */
 export function localAuthority(users: LocalUsers): AuthorityClient {
+  if (typeof users !== 'function') {
+    if (typeof users !== 'object' || users === null) throw new TypeError('users: not a record')
+    for (const [name, user] of Object.entries(users)) {
+      const problem = userProblem(user)
+      // Names the user, never the password.
+      if (problem) throw new TypeError(`users: ${JSON.stringify(name)} ${problem}`)
+    }
+  }
   const lookup =
     typeof users === 'function'
       ? users
@@ -40,11 +52,26 @@ export function localAuthority(users: LocalUsers): AuthorityClient {
       const algorithm = d.algorithm ?? 'MD5'
       const hash = hashOf(algorithm)
       const name = d.userhash ? nameOfHash(hash, d.realm, d.username) : d.username
-      const user = name === undefined ? undefined : await lookup(name, d.realm)
-      if (name === undefined || user === undefined) {
-        return { result: 'denied', reason: 'logon_denied' }
+      let found: LocalUser | null | undefined
+      try {
+        found = name === undefined ? undefined : await lookup(name, d.realm)
+      } catch {
+        // The AuthorityClient contract: a fault is answered (503 + Retry-After), never thrown (a
+        // 500 whose error text might carry what the lookup held).
+        return { result: 'fault', reason: 'lookup_failed' }
       }
-      const ha1 = keyOf(user, hash, name, d.realm)
+      const user = found ?? undefined
+      if (user !== undefined && typeof users === 'function') {
+        const problem = userProblem(user)
+        // An empty password is no password: never a free login, whoever returned it.
+        if (problem === 'has an empty password') return { result: 'denied', reason: 'logon_denied' }
+        if (problem) return { result: 'fault', reason: 'lookup_invalid_user' }
+      }
+      // An unknown name costs the same hashes as a wrong password: its answer must not be faster.
+      const ha1 =
+        user === undefined || name === undefined
+          ? baseHA1(hash, d.username, d.realm, '')
+          : keyOf(user, hash, name, d.realm)
       if (ha1 === undefined) return { result: 'denied', reason: 'unsupported_algorithm' }
       const expected = computeResponse({
         algorithm,
@@ -57,7 +84,8 @@ export function localAuthority(users: LocalUsers): AuthorityClient {
         uri: d.uri,
         bodyHash: request.bodyHash,
       })
-      if (!timingSafeEqualString(expected, d.response.toLowerCase())) {
+      const match = timingSafeEqualString(expected, d.response.toLowerCase())
+      if (user === undefined || name === undefined || !match) {
         return { result: 'denied', reason: 'logon_denied' }
       }
       const groups = typeof user === 'string' ? [] : [...(user.groups ?? [])]
@@ -71,4 +99,30 @@ function keyOf(user: LocalUser, hash: HashName, name: string, realm: string): st
   if (typeof user === 'string') return baseHA1(hash, name, realm, user)
   if ('password' in user) return baseHA1(hash, name, realm, user.password)
   return (user.hash ?? 'MD5') === hash ? user.ha1.toLowerCase() : undefined
+}
+
+/** Why a user could never log in (or would log in with no password); undefined when usable. */
+function userProblem(user: unknown): string | undefined {
+  if (typeof user === 'string') return user === '' ? 'has an empty password' : undefined
+  if (typeof user !== 'object' || user === null) return 'is neither a password nor a user object'
+  const u = user as { password?: unknown; ha1?: unknown; hash?: unknown; groups?: unknown }
+  if (u.groups !== undefined) {
+    if (!Array.isArray(u.groups) || u.groups.some((g) => typeof g !== 'string')) {
+      return 'has groups that are not an array of strings'
+    }
+  }
+  if ('password' in u) {
+    if (typeof u.password !== 'string') return 'has a password that is not a string'
+    return u.password === '' ? 'has an empty password' : undefined
+  }
+  if (!('ha1' in u)) return 'has neither a password nor an ha1'
+  const hash = u.hash ?? 'MD5'
+  const length = typeof hash === 'string' ? HA1_LENGTH[hash] : undefined
+  if (length === undefined || !Object.hasOwn(HA1_LENGTH, hash as string)) {
+    return 'has an unknown hash (MD5, SHA-256 or SHA-512-256)'
+  }
+  if (typeof u.ha1 !== 'string' || !new RegExp(`^[0-9a-fA-F]{${length}}$`).test(u.ha1)) {
+    return `has an ha1 that is not ${length} hex digits`
+  }
+  return undefined
 }
