@@ -4,7 +4,9 @@
  * that could not work refused with a clear error, and the settings every request needs derived.
  */
 import type { Context } from 'hono'
-import type { TokenKeys } from '../digest/tokens.ts'
+import { ALGORITHMS } from '../digest/algorithms.ts'
+import { isForbiddenInQuoted } from '../digest/auth-params.ts'
+import { MAX_SERVER_ID_BYTES, type TokenKeys } from '../digest/tokens.ts'
 import type { AuthorityClient } from './authority-client.ts'
 import type { BrakePolicy, BrakeStore } from './brake-policy.ts'
 import type { ContextPolicy, ContextStore } from './context-types.ts'
@@ -66,24 +68,46 @@ export function resolveOptions(options: DigestAuthOptions): ResolvedOptions {
     throw new TypeError(`digestAuth: ${message}`)
   }
   if (!o.realm) fail('realm is required')
+  // Sent in every WWW-Authenticate: a control character (CR LF) or a character no header can
+  // carry would make every challenge throw, at the first request instead of here.
+  if (typeof o.realm !== 'string' || !isHeaderText(o.realm)) {
+    fail('realm must be header text: no control characters, nothing above U+00FF')
+  }
   if (o.algorithms.length === 0) fail('at least one algorithm is required')
-  if (!(o.windowSize >= 64 && o.windowSize % 8 === 0)) {
-    fail('windowSize must be a multiple of 8, at least 64')
+  for (const a of o.algorithms) {
+    if (!ALGORITHMS.includes(a)) fail(`unknown algorithm ${JSON.stringify(a)}`)
   }
-  for (const n of [
-    'nonceLifetime',
-    'idleTimeout',
-    'maxLifetime',
-    'revalidateAfter',
-    'maxAuthIntBody',
-  ] as const) {
-    if (!(o[n] > 0)) fail(`${n} must be a positive number`)
+  for (const q of o.qop) {
+    if (q !== 'auth' && q !== 'auth-int')
+      fail(`qop must be auth or auth-int, not ${JSON.stringify(q)}`)
   }
-  if (!(o.nextnonceLead >= 0)) fail('nextnonceLead must be >= 0')
-  if (!(o.revalidateGrace >= 0)) fail('revalidateGrace must be >= 0')
-  if (o.contextReleaseAfter !== false && !(o.contextReleaseAfter >= 2)) {
-    fail('contextReleaseAfter must be false or a number >= 2')
+  if (!['window', 'strict', 'off'].includes(o.replay)) fail('replay must be window, strict or off')
+  const serverIdBytes = new TextEncoder().encode(o.serverId).length
+  if (serverIdBytes < 1 || serverIdBytes > MAX_SERVER_ID_BYTES) {
+    fail(`serverId must be 1-${MAX_SERVER_ID_BYTES} bytes`)
   }
+  // Each nonce holds windowSize bits, copied on every request: bounded to keep that small.
+  if (!(Number.isInteger(o.windowSize) && o.windowSize >= 64 && o.windowSize <= MAX_WINDOW_SIZE)) {
+    fail(`windowSize must be a multiple of 8, 64 to ${MAX_WINDOW_SIZE}`)
+  }
+  if (o.windowSize % 8 !== 0) fail(`windowSize must be a multiple of 8, 64 to ${MAX_WINDOW_SIZE}`)
+  // Whole seconds that fit the nonce's 32-bit clock: Infinity or NaN would be stored as null.
+  const seconds = (n: keyof typeof o, min: number) => {
+    const v = o[n]
+    if (!(Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= MAX_SECONDS)) {
+      fail(`${n} must be a whole number of seconds, ${min} to ${MAX_SECONDS}`)
+    }
+  }
+  for (const n of ['nonceLifetime', 'idleTimeout', 'maxLifetime', 'revalidateAfter'] as const) {
+    seconds(n, 1)
+  }
+  seconds('nextnonceLead', 0)
+  seconds('revalidateGrace', 0)
+  if (!(Number.isSafeInteger(o.maxAuthIntBody) && o.maxAuthIntBody > 0)) {
+    fail('maxAuthIntBody must be a positive whole number of bytes')
+  }
+  if (o.contextReleaseAfter !== false) seconds('contextReleaseAfter', 2)
+  if (options.nonceKeys !== undefined) checkNonceKeys(options.nonceKeys, fail)
   const hasUsers = options.users !== undefined
   if (hasUsers === (options.authority !== undefined)) fail('give either users or an authority')
   if (hasUsers && typeof options.users === 'function' && o.userhash) {
@@ -126,6 +150,42 @@ function brakePolicy(given: Partial<BrakePolicy> | undefined): BrakePolicy {
   }
   return p
 }
+
+function isHeaderText(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c > 0xff || isForbiddenInQuoted(c)) return false
+  }
+  return true
+}
+
+/** Each nc window's bits, at most (8 KB per nonce). */
+const MAX_WINDOW_SIZE = 65_536
+
+/** The nonce's clock is 32-bit Unix seconds: no span longer than it counts. */
+const MAX_SECONDS = 0xffffffff
+
+/** What the minter would refuse at the first request, refused now; and a short secret too. */
+function checkNonceKeys(keys: TokenKeys, fail: (message: string) => never): void {
+  for (const [which, key] of [
+    ['current', keys.current],
+    ['previous', keys.previous],
+  ] as const) {
+    if (key === undefined && which === 'previous') continue
+    if (typeof key !== 'object' || key === null) fail(`nonceKeys.${which} is required`)
+    if (!(Number.isInteger(key.id) && key.id >= 0 && key.id <= 255)) {
+      fail(`nonceKeys.${which}.id must be an integer 0-255`)
+    }
+    // As the gate worker's NONCE_KEY: a short secret lets nonces and opaques be forged offline.
+    if (typeof key.secret !== 'string' || key.secret.length < MIN_SECRET_LENGTH) {
+      fail(
+        `nonceKeys.${which}.secret must be at least ${MIN_SECRET_LENGTH} characters of randomness`
+      )
+    }
+  }
+}
+
+const MIN_SECRET_LENGTH = 16
 
 /** A key for this middleware alone: 32 random bytes. */
 function randomKeys(): TokenKeys {
