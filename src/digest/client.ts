@@ -8,7 +8,8 @@
  * - a 401 with stale=true to credentials: answer the new nonce, once;
  * - a 401 without stale to credentials: answer once more only when those credentials came from
  *   the cache (the server may have dropped the context); credentials computed from a challenge
- *   just received were refused on their merits (wrong password): the 401 is returned.
+ *   just received were refused on their merits (wrong password): the 401 is returned;
+ * - a 401 that a redirect brought from another origin: returned, never answered.
  */
 import {
   baseHA1,
@@ -269,12 +270,18 @@ export function createDigestClient(options: DigestClientOptions): DigestClient {
       throw e
     }
     const { space } = sent
-    // Only when no other response has moved the space on already.
-    if (info.nextnonce !== undefined && space.nonce === sent.nonce) {
-      space.nonce = info.nextnonce
-      space.nc = 0
+    // Only once the rspauth (if any) is proven: a forged one must not move the client on.
+    const followNextnonce = () => {
+      // Only when no other response has moved the space on already.
+      if (info.nextnonce !== undefined && space.nonce === sent.nonce) {
+        space.nonce = info.nextnonce
+        space.nc = 0
+      }
     }
-    if (info.rspauth === undefined || !verifyRspauth) return response
+    if (info.rspauth === undefined || !verifyRspauth) {
+      followNextnonce()
+      return response
+    }
 
     const rspauthFor = (bodyHash: string | undefined) =>
       computeRspauth({
@@ -289,7 +296,10 @@ export function createDigestClient(options: DigestClientOptions): DigestClient {
       })
     const rspauth = info.rspauth
     if (sent.qop !== 'auth-int') {
-      if (timingSafeEqualString(rspauthFor(undefined), rspauth)) return response
+      if (timingSafeEqualString(rspauthFor(undefined), rspauth)) {
+        followNextnonce()
+        return response
+      }
       await response.body?.cancel()
       throw new RspauthMismatchError('Digest: the server sent a wrong rspauth')
     }
@@ -301,6 +311,7 @@ export function createDigestClient(options: DigestClientOptions): DigestClient {
       timingSafeEqualString(rspauthFor(responseHash), rspauth) ||
       timingSafeEqualString(rspauthFor(sent.bodyHash), rspauth)
     if (!ok) throw new RspauthMismatchError('Digest: the server sent a wrong rspauth')
+    followNextnonce()
     return new Response(NULL_BODY_STATUS.has(response.status) ? null : buffered, {
       status: response.status,
       statusText: response.statusText,
@@ -335,6 +346,11 @@ export function createDigestClient(options: DigestClientOptions): DigestClient {
       const response = await send(sent)
       if (response.status !== 401) {
         return sent === undefined ? response : acceptInfo(response, sent)
+      }
+      // A 401 reached by a redirect to another origin is that origin's challenge: answering it
+      // here would send our password's proof for its nonce, and file its realm under our origin.
+      if (response.redirected && response.url && new URL(response.url).origin !== url.origin) {
+        return response
       }
       const choice = choose(challengesOf(response))
       if (choice === undefined) return response
