@@ -5,6 +5,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import fc from 'fast-check'
 import { Hono } from 'hono'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { computeRspauth } from '../../src/digest/algorithms.ts'
@@ -465,6 +466,42 @@ describe('the Digest client', () => {
       const text = `${String(err)} ${err?.stack} ${JSON.stringify(err)} ${String((err as { cause?: unknown }).cause)}`
       expect(text).not.toContain(password)
     }
+  })
+
+  it('sends at most three requests per call, whatever 401s (stale or not) a server answers', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ stale: fc.boolean(), realm: fc.constantFrom('a', 'b') }), {
+          minLength: 8,
+          maxLength: 8,
+        }),
+        fc.boolean(),
+        async (answers, warm) => {
+          let calls = 0
+          let next = 0
+          const client = createDigestClient({
+            username: 'alice',
+            password: 'wonderland',
+            fetch: async () => {
+              calls++
+              const a = answers[next++ % answers.length] as { stale: boolean; realm: string }
+              return new Response(null, {
+                status: 401,
+                headers: {
+                  'www-authenticate': `Digest realm="${a.realm}", qop="auth", nonce="n${next}"${a.stale ? ', stale=true' : ''}`,
+                },
+              })
+            },
+          })
+          // Warm: a space is known, so the first request carries cached credentials.
+          if (warm) await client.fetch('https://app.test/warm')
+          calls = 0
+          expect((await client.fetch('https://app.test/x')).status).toBe(401)
+          expect(calls).toBeLessThanOrEqual(3)
+        }
+      ),
+      { numRuns: 200 }
+    )
   })
 
   it('skips a challenge with an algorithm it does not know, whatever its place', async () => {
