@@ -7,6 +7,7 @@
  * Bounded: at most `maxContexts` contexts. A context is dropped only once nothing in it can still
  * matter (its session ended and every nonce it recorded has expired); when the store is full of
  * live ones, new logins are refused (503) rather than forgetting what guards against replays.
+ * `maxContextsPerUser` bounds one user's share, so that one password cannot fill it.
  */
 import {
   ContextState,
@@ -19,6 +20,14 @@ import type { CachedContext, ContextStore } from './context-types.ts'
 export interface MemoryContextsOptions {
   /** Contexts kept at most. @default 10000 */
   maxContexts?: number
+  /**
+   * Contexts one user (realm and name) may hold at most; past it that user's new logins get 503.
+   * Each login without an opaque (one curl run) makes a context, kept until its session ends and
+   * its nonces expire: a script running curl every second holds about 1,800. Without this bound
+   * one user's password can fill the store (10,000 logins take 7 s under Node) and hold every
+   * other user's new login at 503 for the idle timeout. @default maxContexts
+   */
+  maxContextsPerUser?: number
 }
 
 /** Thrown by establish() when the store is full of live contexts (the gate answers 503). */
@@ -46,6 +55,15 @@ interface UserIndex {
 
 export function memoryContexts(options: MemoryContextsOptions = {}): ContextStore {
   const maxContexts = options.maxContexts ?? 10_000
+  const maxPerUser = options.maxContextsPerUser ?? maxContexts
+  for (const [name, n] of [
+    ['maxContexts', maxContexts],
+    ['maxContextsPerUser', maxPerUser],
+  ] as const) {
+    if (!(Number.isSafeInteger(n) && n >= 1)) {
+      throw new RangeError(`memoryContexts: ${name} must be an integer >= 1, not ${n}`)
+    }
+  }
   const entries = new Map<string, Entry>()
   const users = new Map<string, UserIndex>()
   let lastSweep = 0
@@ -120,6 +138,13 @@ export function memoryContexts(options: MemoryContextsOptions = {}): ContextStor
       const index = userIndex(req.realm, req.principal.name)
       if (index.revokedAt !== undefined && index.revokedAt > req.startedAt)
         return { kind: 'revoked' }
+      if (maxPerUser < maxContexts && !entries.has(handle)) {
+        let live = 0
+        for (const h of index.handles.keys()) if (entryOf(h, false, req.now)) live++
+        if (live >= maxPerUser) {
+          throw new ContextStoreFullError(`memoryContexts: a user holds ${live} live contexts`)
+        }
+      }
       const entry = entryOf(handle, true, req.now) as Entry
       const answer = entry.state.establish(req, policy)
       if (answer.kind !== 'taken' && answer.kind !== 'revoked') {

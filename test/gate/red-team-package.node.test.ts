@@ -248,6 +248,23 @@ describe('the memory stores', () => {
     expect(seen).toEqual(['alice', 'bob'])
   })
 
+  it('with maxContextsPerUser, one password cannot fill the store against the others', async () => {
+    const { app } = gate({
+      users: { alice: 'wonderland', bob: 'builder' },
+      contexts: memoryContexts({ maxContexts: 4, maxContextsPerUser: 2 }),
+      brakes: false,
+    })
+    // Each client is a new login (no opaque yet): a new context each.
+    const statuses: number[] = []
+    for (let i = 0; i < 4; i++) {
+      statuses.push((await clientOf(app, 'alice', 'wonderland').fetch('/private/a')).status)
+    }
+    expect(statuses).toEqual([200, 200, 503, 503])
+    expect((await clientOf(app, 'bob', 'builder').fetch('/private/b')).status).toBe(200)
+    expect(() => memoryContexts({ maxContextsPerUser: 0 })).toThrow(/maxContextsPerUser/)
+    expect(() => memoryContexts({ maxContexts: Number.NaN })).toThrow(/maxContexts/)
+  })
+
   it('memoryBrakes stays within maxObjects under a flood of new buckets and names', async () => {
     const brakes = memoryBrakes({ maxObjects: 100 })
     const policy = (await import('../../src/entries/index.ts')).DEFAULT_BRAKE_POLICY
