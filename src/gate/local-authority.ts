@@ -61,11 +61,10 @@ export function localAuthority(users: LocalUsers): AuthorityClient {
         return { result: 'fault', reason: 'lookup_failed' }
       }
       const user = found ?? undefined
-      if (user !== undefined && typeof users === 'function') {
-        const problem = userProblem(user)
-        // An empty password is no password: never a free login, whoever returned it.
-        if (problem === 'has an empty password') return { result: 'denied', reason: 'logon_denied' }
-        if (problem) return { result: 'fault', reason: 'lookup_invalid_user' }
+      // What a lookup answers is checked like a record: an empty password is no password, and
+      // `passwords[name]` answers a function for `constructor`. Either is no such user.
+      if (user !== undefined && typeof users === 'function' && userProblem(user)) {
+        return { result: 'denied', reason: 'logon_denied' }
       }
       // An unknown name costs the same hashes as a wrong password: its answer must not be faster.
       const ha1 =

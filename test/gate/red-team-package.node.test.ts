@@ -120,11 +120,18 @@ describe('the simple form: users', () => {
     expect(build({ alice: { password: 'hunter2', groups: 'admin' } })).not.toThrow(/hunter2/)
   })
 
-  it('denies a lookup that answers an empty password (never a free login)', async () => {
+  it('denies a lookup that answers an empty password or no user (never a free login, never a 5xx)', async () => {
     const { app } = gate({ users: () => '', brakes: false })
     expect((await clientOf(app, 'alice', '').fetch('/private/e')).status).toBe(401)
     const { app: b } = gate({ users: () => ({ password: '' }), brakes: false })
     expect((await clientOf(b, 'alice', '').fetch('/private/e')).status).toBe(401)
+    // The usual lookup over a plain object answers Object.prototype's members: no such user.
+    const passwords: Record<string, string> = { alice: 'wonderland' }
+    const { app: c } = gate({ users: (name) => passwords[name], brakes: false })
+    for (const name of ['constructor', 'toString', '__proto__']) {
+      expect((await clientOf(c, name, '').fetch('/private/e')).status).toBe(401)
+    }
+    expect((await clientOf(c, 'alice', 'wonderland').fetch('/private/e')).status).toBe(200)
   })
 
   it('answers 503 with Retry-After when the lookup throws, and logs no secret', async () => {
