@@ -14,6 +14,7 @@ import { parseAuthorization } from '../../src/digest/header.ts'
 import {
   type DigestAuthOptions,
   digestAuth,
+  localAuthority,
   memoryBrakes,
   memoryContexts,
 } from '../../src/entries/index.ts'
@@ -59,6 +60,19 @@ afterEach(() => {
   vi.useRealTimers()
 })
 
+// Every hash the code computes, counted (the real function still does the work).
+const hashCalls = vi.hoisted(() => ({ count: 0 }))
+vi.mock('../../src/digest/hash.ts', async (importOriginal) => {
+  const real = await importOriginal<typeof import('../../src/digest/hash.ts')>()
+  return {
+    ...real,
+    hashHex: (...args: Parameters<typeof real.hashHex>) => {
+      hashCalls.count++
+      return real.hashHex(...args)
+    },
+  }
+})
+
 describe('the simple form: users', () => {
   it('answers an unknown user exactly as a wrong password (no enumeration by the answer)', async () => {
     const { app } = gate({ users: { alice: 'wonderland' }, brakes: false })
@@ -71,6 +85,42 @@ describe('the simple form: users', () => {
       shape(wrong.headers.get('www-authenticate'))
     )
     expect([...unknown.headers.keys()]).toEqual([...wrong.headers.keys()])
+  })
+
+  it('hashes an unknown name as much as a wrong password (no enumeration by time)', async () => {
+    const authority = localAuthority({ alice: 'wonderland', bob: { password: 'builder' } })
+    const cost = async (username: string, userhash = false) => {
+      hashCalls.count = 0
+      const answer = await authority.verify({
+        version: 1,
+        serverId: 'gate',
+        method: 'GET',
+        directives: {
+          username,
+          userhash,
+          realm: REALM,
+          nonce: 'n',
+          uri: '/x',
+          response: '0'.repeat(64),
+          algorithm: 'SHA-256',
+          qop: 'auth',
+          nc: '00000001',
+          cnonce: 'c',
+        },
+      })
+      expect(answer).toEqual({ result: 'denied', reason: 'logon_denied' })
+      return hashCalls.count
+    }
+    // H(A2) of a method and URI is memoised (nothing secret): the first call warms it.
+    await cost('alice')
+    const wrongPassword = await cost('alice')
+    expect(wrongPassword).toBeGreaterThan(0)
+    expect(await cost('bob')).toBe(wrongPassword)
+    expect(await cost('mallory')).toBe(wrongPassword)
+    expect(await cost('constructor')).toBe(wrongPassword)
+    // Hashed names: the table of names is built on first use, then an unknown one costs the same.
+    await cost('0'.repeat(64), true)
+    expect(await cost('1'.repeat(64), true)).toBe(wrongPassword)
   })
 
   it('gives no login to names inherited from Object.prototype, and pollutes nothing', async () => {
