@@ -81,6 +81,10 @@ export function resolveOptions(options: DigestAuthOptions): ResolvedOptions {
     if (q !== 'auth' && q !== 'auth-int')
       fail(`qop must be auth or auth-int, not ${JSON.stringify(q)}`)
   }
+  // A -sess key hashes the cnonce, which only a qop answer carries: no client could answer.
+  if (o.qop.length === 0 && o.algorithms.some((a) => a.endsWith('-sess'))) {
+    fail('a -sess algorithm needs qop (auth or auth-int)')
+  }
   if (!['window', 'strict', 'off'].includes(o.replay)) fail('replay must be window, strict or off')
   const serverIdBytes = new TextEncoder().encode(o.serverId).length
   if (serverIdBytes < 1 || serverIdBytes > MAX_SERVER_ID_BYTES) {

@@ -381,6 +381,7 @@ describe('options: refused when built, not at the first request', () => {
     expect(build({ qop: ['bogus'] })).toThrow(/qop/)
     expect(build({ qop: ['auth'] })).not.toThrow()
     expect(build({ qop: [] })).not.toThrow()
+    expect(build({ qop: [], algorithms: ['SHA-256-sess', 'MD5'] })).toThrow(/-sess/)
     expect(build({ replay: 'sometimes' })).toThrow(/replay/)
     expect(build({ serverId: '' })).toThrow(/serverId/)
     expect(build({ serverId: 'x'.repeat(65) })).toThrow(/serverId/)
