@@ -373,6 +373,9 @@ describe('options: refused when built, not at the first request', () => {
     )
     const alice = clientOf(app, 'alice', 'wonderland')
     expect((await alice.fetch('/private/q')).status).toBe(200)
+    // A Latin-1 realm is header text: it works end to end.
+    const zurich = gate({ users: { alice: 'wonderland' }, realm: 'Zürich', brakes: false })
+    expect((await clientOf(zurich.app, 'alice', 'wonderland').fetch('/private/z')).status).toBe(200)
   })
 
   it('refuses unknown algorithms and qop values, and absurd numbers', () => {
