@@ -204,6 +204,32 @@ describe('the simple form: users', () => {
     expect(lines.join('\n')).not.toMatch(/hunter2/)
   })
 
+  it('keeps sessions working through a lookup outage at revalidation (the grace), then 503', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(new Date('2026-12-01T12:00:00Z'))
+    let down = false
+    const { app, seen } = gate({
+      users: async (name) => {
+        if (down) throw new Error('db down')
+        return name === 'alice' ? 'wonderland' : undefined
+      },
+      revalidateAfter: 60,
+      revalidateGrace: 120,
+      nonceLifetime: 600,
+      brakes: false,
+    })
+    const alice = clientOf(app, 'alice', 'wonderland')
+    expect((await alice.fetch('/private/1')).status).toBe(200)
+    down = true
+    vi.setSystemTime(new Date('2026-12-01T12:01:30Z'))
+    expect((await alice.fetch('/private/2')).status).toBe(200)
+    vi.setSystemTime(new Date('2026-12-01T12:03:30Z'))
+    const after = await alice.fetch('/private/3')
+    expect(after.status).toBe(503)
+    expect(Number(after.headers.get('retry-after'))).toBeGreaterThan(0)
+    expect(seen).toEqual(['alice', 'alice'])
+  })
+
   it('accepts a captured first login once, even when two copies verify at the same time', async () => {
     // A slow async lookup holds both copies inside verification together.
     let release: () => void = () => {}
