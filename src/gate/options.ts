@@ -25,8 +25,9 @@ export type LocalUser =
 
 /**
  * The users of the simple form: name → password (or user), or a function that looks a name up
- * (it may be async; undefined = no such user). With a function, `userhash` cannot be offered: a
- * hashed name cannot be looked up.
+ * (it may be async; undefined = no such user; a throw = a fault, 503). With a function, `userhash`
+ * cannot be offered: a hashed name cannot be looked up. An empty password never logs in (a
+ * record holding one is refused when the middleware is built).
  */
 export type LocalUsers =
   | Readonly<Record<string, LocalUser>>
@@ -41,9 +42,10 @@ interface CommonOptions {
    */
   serverId?: string
   /**
-   * HMAC keys of nonces and opaques: current, and previous during a rotation. When none are
-   * given a random key is made per middleware: nonces then only verify in the process (isolate)
-   * that issued them — give keys wherever more than one process serves the realm.
+   * HMAC keys of nonces and opaques (secrets of at least 16 characters of randomness): current,
+   * and previous during a rotation. When none are given a random key is made per middleware:
+   * nonces then only verify in the process (isolate) that issued them — give keys wherever more
+   * than one process serves the realm.
    */
   nonceKeys?: TokenKeys
   /**
@@ -73,7 +75,7 @@ interface CommonOptions {
    * @default 'window'
    */
   replay?: ReplayMode
-  /** nc window size for `replay: 'window'`: a multiple of 8, at least 64. @default 128 */
+  /** nc window size for `replay: 'window'`: a multiple of 8, 64 to 65536. @default 128 */
   windowSize?: number
   /** The `uri` directive must name the request target (400 if not). @default true */
   validateUri?: boolean

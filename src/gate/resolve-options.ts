@@ -91,10 +91,10 @@ export function resolveOptions(options: DigestAuthOptions): ResolvedOptions {
     fail(`serverId must be 1-${MAX_SERVER_ID_BYTES} bytes`)
   }
   // Each nonce holds windowSize bits, copied on every request: bounded to keep that small.
-  if (!(Number.isInteger(o.windowSize) && o.windowSize >= 64 && o.windowSize <= MAX_WINDOW_SIZE)) {
+  const w = o.windowSize
+  if (!(Number.isInteger(w) && w >= 64 && w <= MAX_WINDOW_SIZE && w % 8 === 0)) {
     fail(`windowSize must be a multiple of 8, 64 to ${MAX_WINDOW_SIZE}`)
   }
-  if (o.windowSize % 8 !== 0) fail(`windowSize must be a multiple of 8, 64 to ${MAX_WINDOW_SIZE}`)
   // Whole seconds that fit the nonce's 32-bit clock: Infinity or NaN would be stored as null.
   const seconds = (n: keyof typeof o, min: number) => {
     const v = o[n]
