@@ -481,6 +481,30 @@ describe('the Digest client', () => {
     }
   })
 
+  it('sends no cached credentials to the same host over plain http, nor another port', async () => {
+    const { app } = gate({ users: { alice: 'wonderland' }, brakes: false })
+    const sent: Array<[string, boolean]> = []
+    const alice = createDigestClient({
+      username: 'alice',
+      password: 'wonderland',
+      fetch: async (input, init) => {
+        const req = new Request(input as RequestInfo, init)
+        sent.push([req.url, req.headers.has('authorization')])
+        return app.request(req)
+      },
+    })
+    expect((await alice.fetch('https://app.test/private/1')).status).toBe(200)
+    sent.length = 0
+    await alice.fetch('http://app.test/private/2')
+    await alice.fetch('https://app.test:8443/private/3')
+    // Each starts without credentials: the first request to each origin carries none.
+    expect(sent.filter(([, auth]) => !auth).map(([u]) => u)).toEqual([
+      'http://app.test/private/2',
+      'https://app.test:8443/private/3',
+    ])
+    expect(sent[0]).toEqual(['http://app.test/private/2', false])
+  })
+
   it('a wrong rspauth does not move the client to the nextnonce that came with it', async () => {
     const nonces: string[] = []
     let first = true
