@@ -86,7 +86,9 @@ export function buildGate(env: GateEnv): App {
       (c.get('rules') as RouteRule[]).every((rule) => isAllowed(rule, principal.groups)),
     onDecision: undefined as DigestAuthOptions['onDecision'],
   }
-  const resolved = resolveOptions(options)
+  // What digestAuth refuses when built (a realm no header can carry, a window too large) comes
+  // from the worker's variables: a configuration error, answered as one.
+  const resolved = asConfigError(() => resolveOptions(options))
   const consoleGroup = config.consoleGroup
   if (consoleGroup && !env.CONSOLE_INDEX) {
     throw new ConfigError('CONSOLE_GROUP needs the CONSOLE_INDEX Durable Object binding')
@@ -223,6 +225,17 @@ export function buildGate(env: GateEnv): App {
     return c.json({ error: 'internal', message: 'internal error' }, 500)
   })
   return app
+}
+
+function asConfigError<T>(build: () => T): T {
+  try {
+    return build()
+  } catch (err) {
+    if (err instanceof TypeError && err.message.startsWith('digestAuth: ')) {
+      throw new ConfigError(err.message)
+    }
+    throw err
+  }
 }
 
 /**

@@ -286,6 +286,23 @@ describe('configuration errors', () => {
     expect(body).not.toContain('REPLAY_WINDOW')
     expect(logged.join('\n')).toContain('secret-looking-value')
   })
+
+  it('what digestAuth refuses when built is a configuration error too: 503 on healthz, 500 elsewhere', async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {})
+    for (const vars of [{ REPLAY_WINDOW: '131072' }, { REALM: 'line\r\nbreak' }]) {
+      const e = { ...env, ...vars } as never
+      const health = await worker.fetch(
+        new Request(`${GATE}/.digest-gate/healthz`),
+        e,
+        createExecutionContext()
+      )
+      expect(health.status, JSON.stringify(vars)).toBe(503)
+      expect(await health.json()).toEqual({ status: 'misconfigured' })
+      const res = await worker.fetch(new Request(`${GATE}/private/x`), e, createExecutionContext())
+      expect(res.status).toBe(500)
+      expect(await res.json()).toMatchObject({ error: 'misconfigured' })
+    }
+  })
 })
 
 describe('decision log', () => {
