@@ -18,7 +18,10 @@ class Element {
   title = ''
   colSpan = 1
   readonly listeners = new Map<string, () => void>()
-  constructor(readonly tag: string) {}
+  readonly tag: string
+  constructor(tag: string) {
+    this.tag = tag
+  }
   set innerHTML(_: string) {
     throw new Error('innerHTML used')
   }
