@@ -9,6 +9,7 @@ import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { baseHA1 } from '../../src/digest/algorithms.ts'
 import { readNonceFields } from '../../src/digest/tokens.ts'
+import { JWKS_PATH } from '../../src/gate/jwks.ts'
 import { client, type FakeAuthority, type FakeOrigin, GATE, gate, installPeers } from './fakes.ts'
 
 const TOKEN = (env as unknown as { AUTHORITY_TOKEN: string }).AUTHORITY_TOKEN
@@ -262,4 +263,48 @@ describe('the admin token', () => {
       expect(res.status, method).toBe(404)
     }
   })
+})
+
+describe('the key set', () => {
+  /** A private JWK of `kind` with every private member any key type has, each a marked secret. */
+  async function loadedJwk(kind: 'ES256' | 'EdDSA'): Promise<Record<string, unknown>> {
+    const algorithm =
+      kind === 'ES256' ? { name: 'ECDSA', namedCurve: 'P-256' } : { name: 'Ed25519' }
+    const pair = (await crypto.subtle.generateKey(algorithm, true, [
+      'sign',
+      'verify',
+    ])) as CryptoKeyPair
+    const jwk = (await crypto.subtle.exportKey('jwk', pair.privateKey)) as Record<string, unknown>
+    const secret = (name: string) => `SECRET-${name}-${'A'.repeat(22)}`
+    return {
+      ...jwk,
+      ...Object.fromEntries(['p', 'q', 'dp', 'dq', 'qi', 'k', 'priv'].map((m) => [m, secret(m)])),
+      oth: [{ r: secret('r'), d: secret('othd'), t: secret('t') }],
+      key_ops: ['sign'],
+      ext: true,
+    }
+  }
+
+  it.each(['ES256', 'EdDSA'] as const)(
+    '%s with every private member a JWK may hold: only the public members are published',
+    async (kind) => {
+      const current = await loadedJwk(kind)
+      const previous = await loadedJwk(kind === 'ES256' ? 'EdDSA' : 'ES256')
+      const g = gate({
+        ASSERTION_KEY: JSON.stringify(current),
+        ASSERTION_KEY_PREVIOUS: JSON.stringify(previous),
+      })
+      const res = await g(new Request(GATE + JWKS_PATH))
+      expect(res.status).toBe(200)
+      const text = await res.text()
+      expect(text).not.toContain('SECRET-')
+      for (const jwk of [current, previous]) expect(text).not.toContain(String(jwk.d))
+      const { keys } = JSON.parse(text) as { keys: Record<string, unknown>[] }
+      expect(keys).toHaveLength(2)
+      for (const key of keys) {
+        const allowed = ['kty', 'crv', 'x', 'y', 'kid', 'alg', 'use']
+        expect(Object.keys(key).filter((m) => !allowed.includes(m))).toEqual([])
+      }
+    }
+  )
 })
