@@ -255,6 +255,26 @@ describe('the admin token', () => {
     expect(logged.join('\n')).not.toContain(ADMIN_TOKEN)
   })
 
+  it('a token no Bearer header can carry is a configuration error, by name, never quoted', () => {
+    for (const token of [
+      `${ADMIN_TOKEN}\n`,
+      ` ${ADMIN_TOKEN}`,
+      `${ADMIN_TOKEN}!x`,
+      'é'.repeat(32),
+    ]) {
+      let message = ''
+      try {
+        gate({ ADMIN_TOKEN: token })
+      } catch (err) {
+        message = String(err)
+      }
+      expect(message, JSON.stringify(token)).toMatch(/ADMIN_TOKEN/)
+      expect(message).not.toContain(token.trim().slice(0, 16))
+    }
+    // A base64 or hex token, as `openssl rand` writes it, is one.
+    expect(() => gate({ ADMIN_TOKEN: `${btoa(ADMIN_TOKEN)}==` })).not.toThrow()
+  })
+
   it('GET, PUT and DELETE with the token change nothing', async () => {
     for (const method of ['GET', 'PUT', 'DELETE', 'PATCH']) {
       const res = await aliceSurvives((g) =>
