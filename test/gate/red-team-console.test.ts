@@ -294,7 +294,7 @@ describe('the key set', () => {
       'sign',
       'verify',
     ])) as CryptoKeyPair
-    const jwk = (await crypto.subtle.exportKey('jwk', pair.privateKey)) as Record<string, unknown>
+    const jwk = (await crypto.subtle.exportKey('jwk', pair.privateKey)) as JsonWebKey
     const secret = (name: string) => `SECRET-${name}-${'A'.repeat(22)}`
     return {
       ...jwk,
