@@ -518,6 +518,12 @@ async function askAuthority(
     )
     return { kind: 'undecided', attempt: asked, refusal }
   }
+  // The key cached must be the one the client's response was made with: a wrong key (a broken or
+  // lying authority) would refuse every later request of the user, and count each as a guess.
+  if (!verifyResponse({ sessionKey: answer.sessionKey }, request)) {
+    const refusal = authorityUnavailable('authority_wrong_key', DEFAULTS.retryAfterAuthorityFault)
+    return { kind: 'undecided', attempt: asked, refusal }
+  }
   return { kind: 'vouched', attempt: asked, answer, startedAt }
 }
 

@@ -4,7 +4,9 @@
  * idempotent for the brakes), bounded by a timeout; any fault is reported, never thrown.
  */
 import type { VerifyRequest, VerifyResponse } from '../authority-protocol/v1.ts'
-import { parseAlgorithmName } from '../digest/algorithms.ts'
+import { hashOf, parseAlgorithmName } from '../digest/algorithms.ts'
+import { readBodyUpTo } from '../digest/bounded-body.ts'
+import type { HashName } from '../digest/types.ts'
 import { isTimeout } from './timeout.ts'
 
 export type AuthorityAnswer = VerifyResponse | { result: 'fault'; reason: string }
@@ -31,6 +33,13 @@ export interface HttpAuthorityOptions {
 
 const MAX_ANSWER_BYTES = 64 * 1024
 
+/** A session key is H(A1) in hex: its length is its hash's. */
+const KEY_HEX_LENGTH: Readonly<Record<HashName, number>> = {
+  MD5: 32,
+  'SHA-256': 64,
+  'SHA-512-256': 64,
+}
+
 export function httpAuthority(options: HttpAuthorityOptions): AuthorityClient {
   const timeoutMs = options.timeoutMs ?? 5000
   const fetcher = options.fetcher
@@ -42,6 +51,9 @@ export function httpAuthority(options: HttpAuthorityOptions): AuthorityClient {
         headers: { authorization: `Bearer ${options.token}`, 'content-type': 'application/json' },
         body,
         signal: AbortSignal.timeout(timeoutMs),
+        // workerd follows a redirect to any host with every header, the token too, and would
+        // take the target's answer as the authority's: a redirect is a fault (status_3xx).
+        redirect: 'manual',
       })
     )
   return {
@@ -57,8 +69,10 @@ export function httpAuthority(options: HttpAuthorityOptions): AuthorityClient {
           await res.body?.cancel()
           return { result: 'fault', reason: `status_${res.status}` }
         }
-        const text = await res.text()
-        if (text.length > MAX_ANSWER_BYTES) return { result: 'fault', reason: 'answer_too_large' }
+        // Read up to the limit only: an endless answer must not fill the isolate's memory.
+        const bytes = await readBodyUpTo(res.body, MAX_ANSWER_BYTES)
+        if (bytes === undefined) return { result: 'fault', reason: 'answer_too_large' }
+        const text = new TextDecoder().decode(bytes)
         return parseAnswer(JSON.parse(text)) ?? { result: 'fault', reason: 'malformed_answer' }
       } catch (err) {
         return { result: 'fault', reason: isTimeout(err) ? 'timeout' : 'malformed_answer' }
@@ -108,8 +122,9 @@ export function parseAnswer(body: unknown): VerifyResponse | undefined {
     !Array.isArray(p.groups) ||
     !p.groups.every((g) => typeof g === 'string') ||
     typeof b.sessionKey !== 'string' ||
-    !/^[0-9a-f]{32,128}$/i.test(b.sessionKey) ||
-    !algorithm
+    !algorithm ||
+    b.sessionKey.length !== KEY_HEX_LENGTH[hashOf(algorithm)] ||
+    !/^[0-9a-f]+$/i.test(b.sessionKey)
   ) {
     return undefined
   }

@@ -366,6 +366,11 @@ function windowSize(v: string, name: string): number {
 function adminToken(v: string | undefined): string | undefined {
   if (!v) return undefined
   if (v.length < 32) throw new ConfigError('ADMIN_TOKEN must be at least 32 characters')
+  // What a Bearer header can carry (RFC 6750 b64token): any other token (a space, a trailing
+  // newline from `echo`) is refused by every request, so the endpoint would be there but unusable.
+  if (!/^[A-Za-z0-9._~+/-]+=*$/.test(v)) {
+    throw new ConfigError('ADMIN_TOKEN may hold only letters, digits and - . _ ~ + / (then =)')
+  }
   return v
 }
 

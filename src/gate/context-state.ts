@@ -479,7 +479,7 @@ export function precheck(row: CachedContext, req: ContextRequest): VerifyAnswer 
  * key; undefined if it is not. The two share their hashing (computeResponseDigests).
  */
 export function verifyResponse(
-  row: CachedContext,
+  row: Pick<CachedContext, 'sessionKey'>,
   req: ContextRequest
 ): { rspauth(): string } | undefined {
   const digests = computeResponseDigests({ ...responseInput(req), ha1: row.sessionKey })

@@ -319,8 +319,8 @@ function keepPrivate(headers: Headers): void {
 }
 
 /**
- * Header values must be ASCII: escape '%', ',' (the group separator), controls and non-ASCII
- * as percent-encoded UTF-8, so "Jäsøn Doe" arrives as "J%C3%A4s%C3%B8n Doe".
+ * Header values must be ASCII: escape '%', ',' (the group separator), controls, non-ASCII and
+ * outer spaces as percent-encoded UTF-8, so "Jäsøn Doe" arrives as "J%C3%A4s%C3%B8n Doe".
  */
 export function encodeHeaderValue(value: string): string {
   let out = ''
@@ -329,7 +329,9 @@ export function encodeHeaderValue(value: string): string {
     if (code >= 0x20 && code < 0x7f && ch !== '%' && ch !== ',') out += ch
     else out += encodeURIComponent(ch.isWellFormed() ? ch : '\uFFFD')
   }
-  return out
+  // A header value loses its outer spaces (Headers trims them; a list's items are trimmed too):
+  // the user " alice" would reach the origin as "alice", the group "admin " as "admin".
+  return out.replace(/^ +| +$/g, (spaces) => '%20'.repeat(spaces.length))
 }
 
 /**

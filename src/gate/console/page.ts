@@ -152,16 +152,17 @@ export function consoleScript(api: string, header: string): string {
     var old = table.querySelectorAll('tbody');
     for (var i = 0; i < old.length; i++) table.removeChild(old[i]);
     var byUser = [];
-    var groups = {};
+    // A Map, not an object: a user named __proto__ would set its prototype, not a key.
+    var groups = new Map();
     data.sessions.forEach(function (s) {
-      if (!Object.prototype.hasOwnProperty.call(groups, s.user)) {
-        groups[s.user] = [];
+      if (!groups.has(s.user)) {
+        groups.set(s.user, []);
         byUser.push(s.user);
       }
-      groups[s.user].push(s);
+      groups.get(s.user).push(s);
     });
     byUser.forEach(function (user) {
-      var sessions = groups[user];
+      var sessions = groups.get(user);
       var body = el('tbody');
       body.setAttribute('data-user', user);
       var head = el('tr', undefined, 'user');
