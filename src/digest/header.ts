@@ -14,6 +14,7 @@ import { parseAlgorithmName } from './algorithms.ts'
 import {
   type AuthParam,
   directiveMap,
+  isForbiddenInQuoted,
   parseAuthItems,
   parseAuthParams,
   quoteString,
@@ -173,7 +174,16 @@ function readUsername(d: Directives, userhash: boolean): string {
   const decoded = decodeExtValue(ext)
   if (decoded === undefined) invalid('username*', 'malformed RFC 8187 ext-value')
   if (decoded.length > (VALUE_LIMITS.username ?? MAX_VALUE_LENGTH)) invalid('username*', 'too long')
+  // Percent-encoding can carry what a quoted username cannot (NUL, CR, LF, DEL): refused alike,
+  // so no second spelling smuggles control characters to the authority, the brakes or the logs.
+  checkNoControls(decoded)
   return decoded
+}
+
+function checkNoControls(username: string): void {
+  for (let i = 0; i < username.length; i++) {
+    if (isForbiddenInQuoted(username.charCodeAt(i))) invalid('username*', 'control character')
+  }
 }
 
 function readResponse(value: string): string {
@@ -196,6 +206,7 @@ export function formatAuthorization(
   if (c.userhash || isPrintableAscii(c.username)) {
     parts.push(`username=${quoteString(c.username, 'username')}`)
   } else {
+    checkNoControls(c.username)
     parts.push(`username*=${encodeExtValue(c.username)}`)
   }
   parts.push(`realm=${quoteString(c.realm, 'realm')}`)
