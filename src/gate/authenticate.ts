@@ -99,6 +99,13 @@ export async function authenticate(
   if (parsed.kind !== 'parsed') return parsed
   const creds = parsed.credentials
   const algorithm: AlgorithmName = creds.algorithm ?? 'MD5'
+  // Without qop the response covers no nc (RFC 2069 form), so an nc sent anyway (digest-fetch
+  // does) is the client's to change: counted, it let a captured answer through once per new nc.
+  // Dropped, the nonce is single-use as the RFC 2069 form must be.
+  if (creds.qop === undefined) {
+    delete creds.nc
+    delete creds.ncRaw
+  }
   const verdict = await authenticateCredentials(o, req, w, creds, algorithm)
   return verdict.kind === 'accept' ? verdict : { ...verdict, algorithm }
 }
