@@ -426,3 +426,38 @@ describe('username* and control characters, in the parser', () => {
     )
   })
 })
+
+describe('the RFC 2069 form (QOP=none): nc is not in its hash', () => {
+  it('a captured answer replayed with another nc (or none) is refused: the nonce is single-use', async () => {
+    const g = gate({ QOP: 'none' })
+    const path = '/private/2069'
+    const { nonce, opaque } = await challenge(g, path)
+    // digest-fetch style: nc and cnonce sent although no qop is; the response covers neither.
+    const first = answer(path, nonce, opaque, { qop: null, extra: ['nc=00000001', 'cnonce="c1"'] })
+    expect((await send(g, path, first)).status).toBe(200)
+    const replays = [
+      first,
+      first.replace('nc=00000001', 'nc=00000002'),
+      first.replace('nc=00000001', 'nc=0000ffff'),
+      first.replace(', nc=00000001, cnonce="c1"', ''),
+    ]
+    for (const replay of replays) {
+      const res = await send(g, path, replay)
+      expect(res.status, replay.slice(-40)).toBe(401)
+    }
+    expect(origin.requests).toHaveLength(1)
+  })
+
+  it('and the first use may be a later nc: a fresh nonce answered with nc=5 is still single-use', async () => {
+    const g = gate({ QOP: 'none' })
+    const path = '/private/2069/five'
+    const { nonce, opaque } = await challenge(g, path)
+    const first = answer(path, nonce, opaque, { qop: null, extra: ['nc=00000005', 'cnonce="c1"'] })
+    expect((await send(g, path, first)).status).toBe(200)
+    for (const nc of ['00000006', '00000001', '00000004']) {
+      const res = await send(g, path, first.replace('nc=00000005', `nc=${nc}`))
+      expect(res.status, nc).toBe(401)
+    }
+    expect(origin.requests).toHaveLength(1)
+  })
+})
