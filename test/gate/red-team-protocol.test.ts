@@ -170,6 +170,34 @@ describe('downgrades: only what the gate offers is verified', () => {
   })
 })
 
+describe('directives doubled to choose what is verified', () => {
+  it('algorithm, qop, nc, cnonce, opaque or realm twice (either order), username with username*: 400, no I/O', async () => {
+    const g = gate({ ALGORITHMS: 'SHA-256' })
+    const path = '/private/twice'
+    const { nonce, opaque } = await challenge(g, path)
+    const good = answer(path, nonce, opaque)
+    const doubles = [
+      'algorithm=MD5',
+      'ALGORITHM=SHA-256',
+      'qop=auth-int',
+      'nc=00000002',
+      'cnonce="other"',
+      `opaque="${opaque}"`,
+      'realm="elsewhere"',
+      "username*=UTF-8''alice",
+    ]
+    for (const extra of doubles) {
+      for (const header of [`${good}, ${extra}`, good.replace(/^Digest /, `Digest ${extra}, `)]) {
+        const res = await send(g, path, header)
+        expect(res.status, extra).toBe(400)
+      }
+    }
+    expect(authority.calls).toBe(0)
+    expect(origin.requests).toHaveLength(0)
+    expect((await send(g, path, good)).status).toBe(200)
+  })
+})
+
 describe('nc: one count, one use, whatever its spelling', () => {
   it('a used nc spelled otherwise (fewer digits, upper-case hex) is refused; forwarded once', async () => {
     const g = gate()
@@ -342,6 +370,46 @@ describe('auth-int: the body hashed is the body forwarded', () => {
     })
     expect((await send(g, path, over, { method: 'PUT', body: stream(big, 9) })).status).toBe(413)
     expect(origin.requests.map((r) => r.body)).toEqual([small])
+  })
+
+  it('a compressed body is hashed and forwarded as the bytes sent, Content-Encoding kept', async () => {
+    const g = intGate()
+    const path = '/private/int/gzip'
+    const { nonce, opaque } = await challenge(g, path)
+    const plain = new TextEncoder().encode('{"amount":1}')
+    const gz = new Uint8Array(
+      await new Response(
+        new Blob([plain]).stream().pipeThrough(new CompressionStream('gzip'))
+      ).arrayBuffer()
+    )
+    const hashedPlain = answer(path, nonce, opaque, {
+      qop: 'auth-int',
+      method: 'POST',
+      body: '{"amount":1}',
+    })
+    const headers = { 'content-encoding': 'gzip' }
+    // The hash is over the entity as sent (compressed), never over what it decompresses to.
+    expect((await send(g, path, hashedPlain, { method: 'POST', body: gz, headers })).status).toBe(
+      401
+    )
+    expect(origin.requests).toHaveLength(0)
+    const bodyHash = hashHex('SHA-256', gz)
+    const response = computeResponse({
+      algorithm: 'SHA-256',
+      ha1: baseHA1('SHA-256', 'alice', REALM, 'wonderland'),
+      nonce,
+      nc: '00000001',
+      cnonce: 'c0ffee0123456789',
+      qop: 'auth-int',
+      method: 'POST',
+      uri: path,
+      bodyHash,
+    })
+    const hashedGz = answer(path, nonce, opaque, { qop: 'auth-int', method: 'POST', response })
+    expect((await send(g, path, hashedGz, { method: 'POST', body: gz, headers })).status).toBe(200)
+    expect(origin.requests).toHaveLength(1)
+    expect(origin.requests[0]?.headers['content-encoding']).toBe('gzip')
+    expect(origin.requests[0]?.body).toBe(new TextDecoder().decode(gz))
   })
 
   it('a Content-Length that lies (small declared, large sent): 4xx, never 5xx, never forwarded', async () => {
