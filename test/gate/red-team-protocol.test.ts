@@ -315,18 +315,21 @@ describe('directive sizes and characters', () => {
     ])
   })
 
-  it('a userhash in upper-case hex verifies as the same user, its nc counted with the lower-case one', async () => {
+  it('a userhash in upper-case hex is the same nc: a re-cased capture is refused, the authority not asked', async () => {
     const g = gate({ USERHASH: 'true' })
     const path = '/private/uh'
     const { nonce, opaque } = await challenge(g, path)
     const lower = answer(path, nonce, opaque, { userhash: true })
     expect((await send(g, path, lower)).status).toBe(200)
+    const calls = authority.calls
     const name = userhash('SHA-256', 'alice', REALM)
     const upper = answer(path, nonce, opaque, { userhash: true }).replace(name, name.toUpperCase())
     expect(upper).not.toBe(lower)
     // The same nc under another spelling of the hash: a replay, never forwarded.
     expect((await send(g, path, upper)).status).toBe(401)
     expect(origin.requests).toHaveLength(1)
+    // The used nc is refused before anyone asks the authority about the other spelling.
+    expect(authority.calls).toBe(calls)
   })
 })
 
