@@ -158,6 +158,20 @@ describe('downgrades: only what the gate offers is verified', () => {
     expect(origin.requests).toHaveLength(0)
   })
 
+  it('with QOP=auth-int only, an answer with qop=auth (no body integrity): 401, nothing forwarded', async () => {
+    const g = gate({ QOP: 'auth-int' })
+    const path = '/private/down/int'
+    const { nonce, opaque } = await challenge(g, path)
+    const init = { method: 'POST', body: 'transfer 1' }
+    const auth = answer(path, nonce, opaque, { qop: 'auth', method: 'POST' })
+    expect((await send(g, path, auth, init)).status).toBe(401)
+    expect(authority.calls).toBe(0)
+    expect(origin.requests).toHaveLength(0)
+    const int = answer(path, nonce, opaque, { qop: 'auth-int', method: 'POST', body: 'transfer 1' })
+    expect((await send(g, path, int, init)).status).toBe(200)
+    expect(origin.requests.map((r) => r.body)).toEqual(['transfer 1'])
+  })
+
   it('qop in another case or a list of qops is not a qop: 400 before any I/O', async () => {
     const g = gate()
     const path = '/private/down/qopcase'
@@ -530,5 +544,34 @@ describe('the RFC 2069 form (QOP=none): nc is not in its hash', () => {
       expect(res.status, nc).toBe(401)
     }
     expect(origin.requests).toHaveLength(1)
+  })
+})
+
+describe('a -sess answer without the cnonce its key needs', () => {
+  it('cannot be offered: a -sess algorithm with QOP=none is a configuration error', () => {
+    expect(() => gate({ QOP: 'none', ALGORITHMS: 'SHA-256,SHA-256-sess' })).toThrow(/needs qop/)
+  })
+
+  it('nor answered: without qop or without cnonce, 4xx before any I/O, never 5xx', async () => {
+    const g = gate({ ALGORITHMS: 'SHA-256-sess,SHA-256' })
+    const path = '/private/sess'
+    const { nonce, opaque } = await challenge(g, path)
+    const noQop = answer(path, nonce, opaque, {
+      qop: null,
+      algorithm: 'SHA-256-sess',
+      response: 'a'.repeat(64),
+    })
+    const noCnonce = answer(path, nonce, opaque, { algorithm: 'SHA-256-sess' }).replace(
+      ', cnonce="c0ffee0123456789"',
+      ''
+    )
+    expect(noCnonce).not.toContain('cnonce')
+    expect((await send(g, path, noQop)).status).toBe(401)
+    expect((await send(g, path, noCnonce)).status).toBe(400)
+    expect(authority.calls).toBe(0)
+    expect(origin.requests).toHaveLength(0)
+    expect(
+      (await send(g, path, answer(path, nonce, opaque, { algorithm: 'SHA-256-sess' }))).status
+    ).toBe(200)
   })
 })
