@@ -575,3 +575,16 @@ describe('a -sess answer without the cnonce its key needs', () => {
     ).toBe(200)
   })
 })
+
+describe('non-ASCII text echoed in Authentication-Info', () => {
+  it('a cnonce beyond Latin-1 (workerd decodes raw UTF-8) is verified and echoed as UTF-8, no 5xx', async () => {
+    const g = gate()
+    const path = '/private/cnonce-utf8'
+    const { nonce, opaque } = await challenge(g, path)
+    // workerd warns that it sends the header as UTF-8: that is the point of this test.
+    const res = await send(g, path, answer(path, nonce, opaque, { cnonce: '\u20acuro' }))
+    expect(res.status).toBe(200)
+    expect(res.headers.get('authentication-info')).toContain('cnonce="\u20acuro"')
+    expect(origin.requests).toHaveLength(1)
+  })
+})
