@@ -4,20 +4,14 @@
  * brakes against the index, and the headers of every answer the console gives. Each test asserts
  * on what the index holds, whether a session lives on, or what the answer carries.
  */
-import {
-  createExecutionContext,
-  listDurableObjectIds,
-  runInDurableObject,
-  waitOnExecutionContext,
-} from 'cloudflare:test'
+import { listDurableObjectIds, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { readNonceFields } from '../../src/digest/tokens.ts'
 import { MAX_REFUSALS } from '../../src/gate/console/index-object.ts'
-import { consoleIndexName, type RefusalReport } from '../../src/gate/console/reports.ts'
-import { buildGate } from '../../src/index.ts'
+import type { RefusalReport } from '../../src/gate/console/reports.ts'
 import { captureDecisions, client, installPeers, REALM } from './fakes.ts'
 import { fakeClock } from './support/clock.ts'
+import { type ConsoleGate, consoleGate, handleOf, indexObject } from './support/console-gate.ts'
 
 beforeEach(() => {
   installPeers()
@@ -31,32 +25,6 @@ afterEach(() => {
 const API = '/.digest-gate/api'
 const CSRF = { 'X-Digest-Gate-Console': '1' }
 const MARKUP = '<svg onload=alert(1)>'
-
-type ConsoleGate = ((req: Request) => Promise<Response>) & { settled(): Promise<void> }
-
-function consoleGate(vars: Record<string, unknown> = {}): ConsoleGate {
-  const e = { ...env, ...vars } as Parameters<typeof buildGate>[0]
-  const app = buildGate(e)
-  const background: Promise<unknown>[] = []
-  const fetchGate = async (req: Request) => {
-    const ctx = createExecutionContext()
-    const res = await app.fetch(req, e, ctx)
-    background.push(waitOnExecutionContext(ctx))
-    return res
-  }
-  return Object.assign(fetchGate, {
-    settled: async () => {
-      await Promise.all(background.splice(0))
-    },
-  })
-}
-
-const indexObject = () => env.CONSOLE_INDEX.getByName(consoleIndexName(REALM))
-
-function handleOf(c: ReturnType<typeof client>): string {
-  const nonce = /nonce="([^"]+)"/.exec(c.sent.at(-1)?.authorization ?? '')?.[1] ?? ''
-  return readNonceFields(nonce)?.handle ?? ''
-}
 
 /** bob logs in; after `attack`, his session must still be verified at the edge (not revoked). */
 async function bobSurvives(

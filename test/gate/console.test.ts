@@ -4,20 +4,14 @@
  * the index kept by reports from the real Durable Objects (sent in their background, hence the
  * waits), revocation through it, the refusal ring, and hostile input. The clock is the test's.
  */
-import {
-  createExecutionContext,
-  runDurableObjectAlarm,
-  runInDurableObject,
-  waitOnExecutionContext,
-} from 'cloudflare:test'
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { baseHA1 } from '../../src/digest/algorithms.ts'
 import { readNonceFields } from '../../src/digest/tokens.ts'
 import type { ListedSession } from '../../src/gate/console/index-object.ts'
 import { MAX_REFUSALS } from '../../src/gate/console/index-object.ts'
-import { consoleIndexName, type RefusalReport } from '../../src/gate/console/reports.ts'
-import { buildGate } from '../../src/index.ts'
+import type { RefusalReport } from '../../src/gate/console/reports.ts'
 import {
   authorization,
   captureDecisions,
@@ -29,6 +23,7 @@ import {
   REALM,
 } from './fakes.ts'
 import { type FakeClock, fakeClock } from './support/clock.ts'
+import { consoleGate, handleOf, indexObject } from './support/console-gate.ts'
 
 let authority: FakeAuthority
 let clock: FakeClock
@@ -45,38 +40,6 @@ const CONSOLE = '/.digest-gate/console'
 const API = '/.digest-gate/api'
 const CSRF = { 'X-Digest-Gate-Console': '1' }
 const HOSTILE = '<img src=x onerror=alert(1)>'
-
-type ConsoleGate = ((req: Request) => Promise<Response>) & {
-  /** Wait for what the requests so far left in the background (the refusal ring's writes). */
-  settled(): Promise<void>
-}
-
-/** The gate worker with this project's env (console on), optionally other vars or bindings. */
-function consoleGate(vars: Record<string, unknown> = {}): ConsoleGate {
-  const e = { ...env, ...vars } as Parameters<typeof buildGate>[0]
-  const app = buildGate(e)
-  const background: Promise<unknown>[] = []
-  const fetchGate = async (req: Request) => {
-    const ctx = createExecutionContext()
-    const res = await app.fetch(req, e, ctx)
-    background.push(waitOnExecutionContext(ctx))
-    return res
-  }
-  return Object.assign(fetchGate, {
-    settled: async () => {
-      await Promise.all(background.splice(0))
-    },
-  })
-}
-
-/** The console's index object of the test realm. */
-const indexObject = () => env.CONSOLE_INDEX.getByName(consoleIndexName(REALM))
-
-/** The handle a client's last Authorization header names. */
-function handleOf(c: ReturnType<typeof client>): string {
-  const nonce = /nonce="([^"]+)"/.exec(c.sent.at(-1)?.authorization ?? '')?.[1] ?? ''
-  return readNonceFields(nonce)?.handle ?? ''
-}
 
 type Listed = ListedSession
 
