@@ -18,6 +18,7 @@ import {
   memoryBrakes,
   memoryContexts,
 } from '../../src/entries/index.ts'
+import { clientOf } from './support/app-client.ts'
 
 const REALM = 'api'
 type SimpleOptions = Omit<Extract<DigestAuthOptions, { users: unknown }>, 'realm'>
@@ -31,22 +32,6 @@ function gate(options: SimpleOptions & { realm?: string }) {
     return c.json(c.var.digestAuth.principal)
   })
   return { app: a, seen }
-}
-
-function clientOf(a: Hono, username: string, password: string, ip = '198.51.100.1') {
-  const sent: string[] = []
-  const client = createDigestClient({
-    username,
-    password,
-    fetch: async (input, init) => {
-      const req = new Request(input as RequestInfo, init)
-      req.headers.set('x-real-ip', ip)
-      const authorization = req.headers.get('authorization')
-      if (authorization) sent.push(authorization)
-      return a.request(req)
-    },
-  })
-  return { fetch: (path: string) => client.fetch(`https://app.test${path}`), sent }
 }
 
 const raw = (a: Hono, path: string, authorization: string, ip = '198.51.100.1') =>

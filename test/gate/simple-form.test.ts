@@ -6,9 +6,9 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import { baseHA1 } from '../../src/digest/algorithms.ts'
-import { createDigestClient } from '../../src/digest/client.ts'
 import type { DigestAuthOptions } from '../../src/entries/index.ts'
 import { digestAuth, memoryContexts } from '../../src/entries/index.ts'
+import { clientOf } from './support/app-client.ts'
 
 const REALM = 'api'
 
@@ -23,22 +23,6 @@ function app(options: SimpleOptions) {
     return c.json(c.var.digestAuth)
   })
   return { app: a, seen }
-}
-
-function clientOf(a: Hono, username: string, password: string, ip = '198.51.100.1') {
-  const sent: string[] = []
-  const client = createDigestClient({
-    username,
-    password,
-    fetch: async (input, init) => {
-      const req = new Request(input as RequestInfo, init)
-      req.headers.set('x-real-ip', ip)
-      const authorization = req.headers.get('authorization')
-      if (authorization) sent.push(authorization)
-      return a.request(req)
-    },
-  })
-  return { fetch: (path: string) => client.fetch(`https://app.test${path}`), sent }
 }
 
 describe('digestAuth({ realm, users })', () => {
