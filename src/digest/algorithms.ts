@@ -27,6 +27,13 @@ export function parseAlgorithmName(token: string): AlgorithmName | undefined {
   return BY_LOWER_NAME.get(token.toLowerCase())
 }
 
+/** Hex digits of each hash's digest: an H(A1) (a session key) of another length is none of it. */
+export const HEX_DIGEST_LENGTH: Readonly<Record<HashName, number>> = {
+  MD5: 32,
+  'SHA-256': 64,
+  'SHA-512-256': 64,
+}
+
 export function hashOf(algorithm: AlgorithmName): HashName {
   return isSess(algorithm) ? (algorithm.slice(0, -5) as HashName) : (algorithm as HashName)
 }

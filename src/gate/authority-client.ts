@@ -4,9 +4,8 @@
  * idempotent for the brakes), bounded by a timeout; any fault is reported, never thrown.
  */
 import type { VerifyRequest, VerifyResponse } from '../authority-protocol/v1.ts'
-import { hashOf, parseAlgorithmName } from '../digest/algorithms.ts'
+import { HEX_DIGEST_LENGTH, hashOf, parseAlgorithmName } from '../digest/algorithms.ts'
 import { readBodyUpTo } from '../digest/bounded-body.ts'
-import type { HashName } from '../digest/types.ts'
 import { isTimeout } from './timeout.ts'
 
 export type AuthorityAnswer = VerifyResponse | { result: 'fault'; reason: string }
@@ -32,13 +31,6 @@ export interface HttpAuthorityOptions {
 }
 
 const MAX_ANSWER_BYTES = 64 * 1024
-
-/** A session key is H(A1) in hex: its length is its hash's. */
-const KEY_HEX_LENGTH: Readonly<Record<HashName, number>> = {
-  MD5: 32,
-  'SHA-256': 64,
-  'SHA-512-256': 64,
-}
 
 export function httpAuthority(options: HttpAuthorityOptions): AuthorityClient {
   const timeoutMs = options.timeoutMs ?? 5000
@@ -123,7 +115,7 @@ export function parseAnswer(body: unknown): VerifyResponse | undefined {
     !p.groups.every((g) => typeof g === 'string') ||
     typeof b.sessionKey !== 'string' ||
     !algorithm ||
-    b.sessionKey.length !== KEY_HEX_LENGTH[hashOf(algorithm)] ||
+    b.sessionKey.length !== HEX_DIGEST_LENGTH[hashOf(algorithm)] ||
     !/^[0-9a-f]+$/i.test(b.sessionKey)
   ) {
     return undefined

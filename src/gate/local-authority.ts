@@ -8,6 +8,7 @@ import type { VerifyRequest } from '../authority-protocol/v1.ts'
 import {
   baseHA1,
   computeResponse,
+  HEX_DIGEST_LENGTH,
   hashOf,
   timingSafeEqualString,
   userhash,
@@ -15,9 +16,6 @@ import {
 import type { HashName } from '../digest/types.ts'
 import type { AuthorityAnswer, AuthorityClient } from './authority-client.ts'
 import type { LocalUser, LocalUsers } from './options.ts'
-
-/** H(A1) hex length per hash: a stored key of another length can never match. */
-const HA1_LENGTH: Readonly<Record<string, number>> = { MD5: 32, 'SHA-256': 64, 'SHA-512-256': 64 }
 
 /** Throws TypeError on a record of users that could not work (checked when the gate is built). */
 export function localAuthority(users: LocalUsers): AuthorityClient {
@@ -116,10 +114,10 @@ function userProblem(user: unknown): string | undefined {
   }
   if (!('ha1' in u)) return 'has neither a password nor an ha1'
   const hash = u.hash ?? 'MD5'
-  const length = typeof hash === 'string' ? HA1_LENGTH[hash] : undefined
-  if (length === undefined || !Object.hasOwn(HA1_LENGTH, hash as string)) {
+  if (typeof hash !== 'string' || !Object.hasOwn(HEX_DIGEST_LENGTH, hash)) {
     return 'has an unknown hash (MD5, SHA-256 or SHA-512-256)'
   }
+  const length = HEX_DIGEST_LENGTH[hash as HashName]
   if (typeof u.ha1 !== 'string' || !new RegExp(`^[0-9a-fA-F]{${length}}$`).test(u.ha1)) {
     return `has an ha1 that is not ${length} hex digits`
   }
