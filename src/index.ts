@@ -147,19 +147,20 @@ export function buildGate(env: GateEnv): App {
   // alone is forwarded.
   app.use('*', async (c, next) => {
     const { pathname } = pathAndQuery(c.req.url)
-    const canonical = canonicalizePath(pathname, { allowParameters: config.allowPathParameters })
-    if (canonical.kind === 'refused') {
+    // A path (or a WebDAV Destination) that cannot be read one way: 400, and a log line.
+    const refused = (reason: string, message: string) => {
       writeLog(logLevel, 'denial', {
         event: 'digest-gate.path_refused',
-        reason: canonical.reason,
+        reason,
         method: c.req.method,
         path: pathname.slice(0, 256),
         ray: c.req.header('cf-ray'),
       })
-      return Response.json(
-        { error: 'invalid_request', message: `request path refused: ${canonical.message}` },
-        { status: 400, headers: { 'cache-control': 'no-store' } }
-      )
+      return c.json({ error: 'invalid_request', message }, 400, NO_STORE)
+    }
+    const canonical = canonicalizePath(pathname, { allowParameters: config.allowPathParameters })
+    if (canonical.kind === 'refused') {
+      return refused(canonical.reason, `request path refused: ${canonical.message}`)
     }
     // The gate's own prefix is never the origin's: what no route above answered does not exist.
     const folded = foldForMatch(canonical.matchPath)
@@ -178,23 +179,13 @@ export function buildGate(env: GateEnv): App {
       },
       config.allowPathParameters
     )
-    if (scope.kind === 'refused') {
-      writeLog(logLevel, 'denial', {
-        event: 'digest-gate.path_refused',
-        reason: scope.reason,
-        method: c.req.method,
-        path: pathname.slice(0, 256),
-        ray: c.req.header('cf-ray'),
-      })
-      return c.json({ error: 'invalid_request', message: scope.message }, 400, NO_STORE)
-    }
+    if (scope.kind === 'refused') return refused(scope.reason, scope.message)
     const rules = [rule, ...scope.rules]
     c.set('rules', rules)
     if (scope.destination !== undefined) c.set('destination', scope.destination)
     if (rules.every(isPublic)) return next()
     // A CORS preflight reaches the origin unauthenticated (it owns its CORS policy), unless the
-    // rule says otherwise.
-    // (Only one that acts on its own path alone: no Destination, no collection method.)
+    // rule says otherwise; only one that acts on its own path (no Destination, no collection).
     if (rule.preflight !== false && scope.rules.length === 0 && isPreflight(c.req.raw)) {
       return next()
     }

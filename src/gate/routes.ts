@@ -132,7 +132,7 @@ function compiled(rule: RouteRule): Matcher {
 }
 
 function matcher(rule: RouteRule): Matcher {
-  const protects = !('access' in rule && rule.access === 'public')
+  const protects = !isPublic(rule)
   const fold = !(rule.caseSensitive ?? !protects)
   const prefix = rule.path.endsWith('*')
   const canonical = canonicalizePath(prefix ? rule.path.slice(0, -1) : rule.path)
