@@ -51,6 +51,12 @@ export function isForbiddenInQuoted(code: number): boolean {
   return (code < 0x20 && code !== HTAB) || code === 0x7f
 }
 
+/** Does `text` hold a character no quoted-string can carry (isForbiddenInQuoted)? */
+export function hasForbiddenInQuoted(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (isForbiddenInQuoted(text.charCodeAt(i))) return true
+  return false
+}
+
 class Cursor {
   readonly text: string
   pos = 0

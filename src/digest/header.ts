@@ -14,7 +14,7 @@ import { parseAlgorithmName } from './algorithms.ts'
 import {
   type AuthParam,
   directiveMap,
-  isForbiddenInQuoted,
+  hasForbiddenInQuoted,
   parseAuthItems,
   parseAuthParams,
   quoteString,
@@ -181,9 +181,7 @@ function readUsername(d: Directives, userhash: boolean): string {
 }
 
 function checkNoControls(username: string): void {
-  for (let i = 0; i < username.length; i++) {
-    if (isForbiddenInQuoted(username.charCodeAt(i))) invalid('username*', 'control character')
-  }
+  if (hasForbiddenInQuoted(username)) invalid('username*', 'control character')
 }
 
 function readResponse(value: string): string {

@@ -9,6 +9,7 @@ import type { Principal } from '../authority-protocol/v1.ts'
 import { signAssertion } from './assertion.ts'
 import type { AssertionKey } from './assertion-keys.ts'
 import { type LogLevel, writeLog } from './decision-log.ts'
+import { headerKey } from './header-key.ts'
 import { canonicalizePath, pathAndQuery } from './request-path.ts'
 import { isTimeout } from './timeout.ts'
 
@@ -283,14 +284,6 @@ function handshakeDeadline(timeoutMs: number): { signal: AbortSignal; end(): voi
     timeoutMs
   )
   return { signal: controller.signal, end: () => clearTimeout(timer) }
-}
-
-/**
- * CGI, WSGI, Rack and PHP read `X_Auth_User` and `X-Auth-User` both as HTTP_X_AUTH_USER (Apache's
- * CGI mapping turns every non-alphanumeric into `_`): compare names that way.
- */
-function headerKey(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9]/g, '-')
 }
 
 /**

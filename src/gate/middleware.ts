@@ -20,6 +20,7 @@ import type { BrakeStore } from './brake-policy.ts'
 import { clientBucket } from './client-bucket.ts'
 import type { Binding, ContextStore } from './context-types.ts'
 import { type DecisionLog, dropsRoutine, type SspiCode } from './decision-log.ts'
+import { headerKey } from './header-key.ts'
 import { IsolateContextCache } from './isolate-cache.ts'
 import { KnownHandles } from './known-handles.ts'
 import { ContextStoreFullError } from './memory-contexts.ts'
@@ -387,7 +388,7 @@ function bindingOf(binding: Binding, request: Request, bucket: string): string |
 /**
  * Headers that make Slim, Jersey, Google's APIs and others run another method than the request
  * line's (`method-override` middlewares): an unauthenticated OPTIONS carrying one could run DELETE.
- * Compared as CGI reads names (`X_HTTP_Method_Override` is HTTP_X_HTTP_METHOD_OVERRIDE too).
+ * Compared by headerKey (`X_HTTP_Method_Override` is HTTP_X_HTTP_METHOD_OVERRIDE too).
  */
 const METHOD_OVERRIDE = new Set(['x-http-method-override', 'x-http-method', 'x-method-override'])
 
@@ -405,6 +406,6 @@ export function isPreflight(request: Request): boolean {
     // workerd gives a `Content-Length: 0` request a body stream, empty by its framing.
     (request.body === null || (h.get('content-length') === '0' && !h.has('transfer-encoding'))) &&
     !h.has('cookie') &&
-    ![...h.keys()].some((name) => METHOD_OVERRIDE.has(name.replace(/[^a-z0-9]/g, '-')))
+    ![...h.keys()].some((name) => METHOD_OVERRIDE.has(headerKey(name)))
   )
 }

@@ -5,7 +5,7 @@
  */
 import type { Context } from 'hono'
 import { ALGORITHMS } from '../digest/algorithms.ts'
-import { isForbiddenInQuoted } from '../digest/auth-params.ts'
+import { hasForbiddenInQuoted } from '../digest/auth-params.ts'
 import { MAX_SERVER_ID_BYTES, type TokenKeys } from '../digest/tokens.ts'
 import type { AuthorityClient } from './authority-client.ts'
 import type { BrakePolicy, BrakeStore } from './brake-policy.ts'
@@ -155,12 +155,9 @@ function brakePolicy(given: Partial<BrakePolicy> | undefined): BrakePolicy {
   return p
 }
 
+/** Quotable (no control character) and within Latin-1, which is what a header value carries. */
 function isHeaderText(text: string): boolean {
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c > 0xff || isForbiddenInQuoted(c)) return false
-  }
-  return true
+  return !hasForbiddenInQuoted(text) && !/[\u0100-\uffff]/.test(text)
 }
 
 /** Each nc window's bits, at most (8 KB per nonce). */
